@@ -1,0 +1,1 @@
+//! Support code for the criterion benchmarks in benches/benches.

@@ -1,0 +1,1 @@
+//! hvbench's x86-64 CPU core.

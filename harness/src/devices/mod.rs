@@ -1,0 +1,1 @@
+//! PC devices behind the port-I/O/MMIO bus.

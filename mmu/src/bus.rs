@@ -1,0 +1,57 @@
+//! The device side of the machine: port I/O and MMIO, behind one interface.
+//!
+//! The CPU sends every access that is not RAM here (physical memory beyond RAM, the APIC
+//! page, the IOAPIC, firmware ranges) and every IN/OUT. A device never reaches into a vCPU:
+//! what it has to say to a CPU (an interrupt) it says through [`Bus::pending_interrupt`] and
+//! [`Bus::acknowledge_interrupt`], which the CPU polls at instruction boundaries.
+
+use crate::addr::PhysAddr;
+
+/// Which vCPU makes an access (the local APIC and IPIs depend on it).
+pub type CpuIndex = usize;
+
+/// Port I/O and MMIO dispatch, implemented by the machine.
+pub trait Bus {
+    /// IN of `size` bytes (1, 2 or 4) from `port`. Unclaimed ports read all ones.
+    fn io_read(&mut self, cpu: CpuIndex, port: u16, size: u8) -> u32;
+    /// OUT of `size` bytes (1, 2 or 4) to `port`. Unclaimed ports ignore the write.
+    fn io_write(&mut self, cpu: CpuIndex, port: u16, size: u8, value: u32);
+    /// A read of `size` bytes (1, 2, 4 or 8) from a physical address that is not RAM.
+    /// Unclaimed addresses read all ones.
+    fn mmio_read(&mut self, cpu: CpuIndex, addr: PhysAddr, size: u8) -> u64;
+    /// A write of `size` bytes to a physical address that is not RAM.
+    fn mmio_write(&mut self, cpu: CpuIndex, addr: PhysAddr, size: u8, value: u64);
+    /// Whether a maskable external interrupt is pending for `cpu` (INTR line asserted).
+    fn pending_interrupt(&mut self, _cpu: CpuIndex) -> bool {
+        false
+    }
+    /// Acknowledges the pending maskable interrupt for `cpu` and returns its vector
+    /// (the INTA cycle). Only called after `pending_interrupt` returned true.
+    fn acknowledge_interrupt(&mut self, _cpu: CpuIndex) -> u8 {
+        0xff
+    }
+    /// Whether an NMI is pending for `cpu`; reading it consumes it.
+    fn take_nmi(&mut self, _cpu: CpuIndex) -> bool {
+        false
+    }
+}
+
+/// A bus with nothing on it: ports and MMIO read all ones, writes vanish. For tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EmptyBus;
+
+impl Bus for EmptyBus {
+    fn io_read(&mut self, _: CpuIndex, _: u16, size: u8) -> u32 {
+        ones(size) as u32
+    }
+    fn io_write(&mut self, _: CpuIndex, _: u16, _: u8, _: u32) {}
+    fn mmio_read(&mut self, _: CpuIndex, _: PhysAddr, size: u8) -> u64 {
+        ones(size)
+    }
+    fn mmio_write(&mut self, _: CpuIndex, _: PhysAddr, _: u8, _: u64) {}
+}
+
+/// All ones in the low `size` bytes.
+pub const fn ones(size: u8) -> u64 {
+    if size >= 8 { u64::MAX } else { (1u64 << (size as u32 * 8)) - 1 }
+}

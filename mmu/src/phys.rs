@@ -1,0 +1,261 @@
+//! Physical memory: the machine's RAM, laid out like a PC's, with code-page tracking.
+//!
+//! RAM up to [`LOW_RAM_LIMIT`] sits at physical address 0; the rest is placed above 4 GiB, as
+//! firmware does, leaving the 32-bit MMIO hole (IOAPIC, local APIC, firmware) free. Any address
+//! that is not RAM belongs to the device bus: these functions return `None`/`false` for it and
+//! the CPU sends the access to MMIO.
+//!
+//! Every 4-KiByte page carries a generation counter whose low bit says "decoded instructions
+//! are cached from this page". A write to such a page bumps the generation, so every vCPU's
+//! decoded-instruction cache sees its entries for the page go stale, whoever wrote (a vCPU, a
+//! device's DMA, the loader). That keeps self-modifying code correct for one load per write.
+
+use crate::addr::PhysAddr;
+
+/// RAM below this address is placed at physical 0; the rest above 4 GiB (PC "PCI hole").
+pub const LOW_RAM_LIMIT: u64 = 0xC000_0000;
+/// Where RAM beyond [`LOW_RAM_LIMIT`] is placed.
+pub const HIGH_RAM_BASE: u64 = 0x1_0000_0000;
+/// Smallest RAM size hvbench accepts (real-mode IVT, BIOS data area and boot structures).
+pub const MIN_RAM: u64 = 2 << 20;
+/// Largest RAM size hvbench accepts.
+pub const MAX_RAM: u64 = 64 << 30;
+
+const PAGE_SHIFT: u32 = 12;
+
+/// A RAM size that cannot be laid out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RamLayoutError {
+    /// Below [`MIN_RAM`].
+    #[error("RAM size {0:#x} is too small: hvbench needs at least 2 MiB")]
+    TooSmall(u64),
+    /// Above [`MAX_RAM`].
+    #[error("RAM size {0:#x} is too large: hvbench allows at most 64 GiB")]
+    TooLarge(u64),
+    /// Not a whole number of 4-KiByte pages.
+    #[error("RAM size {0:#x} is not a multiple of 4 KiB")]
+    Unaligned(u64),
+}
+
+/// The machine's RAM.
+pub struct PhysMem {
+    ram: Vec<u8>,
+    low_size: u64,
+    high_size: u64,
+    /// Per page: generation, low bit set while decoded code is cached from the page.
+    code_gen: Vec<u32>,
+}
+
+impl PhysMem {
+    /// Zero-filled RAM of `size` bytes.
+    pub fn new(size: u64) -> Result<Self, RamLayoutError> {
+        if size < MIN_RAM {
+            return Err(RamLayoutError::TooSmall(size));
+        }
+        if size > MAX_RAM {
+            return Err(RamLayoutError::TooLarge(size));
+        }
+        if size & 0xfff != 0 {
+            return Err(RamLayoutError::Unaligned(size));
+        }
+        let low_size = size.min(LOW_RAM_LIMIT);
+        Ok(Self {
+            ram: vec![0; size as usize],
+            low_size,
+            high_size: size - low_size,
+            code_gen: vec![0; (size >> PAGE_SHIFT) as usize],
+        })
+    }
+
+    /// Total RAM in bytes.
+    pub fn size(&self) -> u64 {
+        self.low_size + self.high_size
+    }
+
+    /// The RAM regions as (base, length), in ascending address order.
+    pub fn regions(&self) -> impl Iterator<Item = (PhysAddr, u64)> + '_ {
+        let low = core::iter::once((PhysAddr(0), self.low_size));
+        let high = (self.high_size > 0).then_some((PhysAddr(HIGH_RAM_BASE), self.high_size));
+        low.chain(high)
+    }
+
+    /// The index into the backing store of `[addr, addr+len)`, if that range is wholly RAM.
+    #[inline(always)]
+    fn index(&self, addr: PhysAddr, len: u64) -> Option<usize> {
+        let a = addr.0;
+        if a < self.low_size {
+            return (len <= self.low_size - a).then_some(a as usize);
+        }
+        let off = a.checked_sub(HIGH_RAM_BASE)?;
+        (off < self.high_size && len <= self.high_size - off).then(|| (self.low_size + off) as usize)
+    }
+
+    /// Whether `[addr, addr+len)` is wholly RAM.
+    #[inline]
+    pub fn is_ram(&self, addr: PhysAddr, len: u64) -> bool {
+        self.index(addr, len).is_some()
+    }
+
+    /// Reads `N` bytes, or `None` when the range is not wholly RAM.
+    #[inline(always)]
+    pub fn read<const N: usize>(&self, addr: PhysAddr) -> Option<[u8; N]> {
+        let i = self.index(addr, N as u64)?;
+        self.ram[i..i + N].try_into().ok()
+    }
+
+    /// Writes `N` bytes; `false` when the range is not wholly RAM.
+    #[inline(always)]
+    pub fn write<const N: usize>(&mut self, addr: PhysAddr, bytes: [u8; N]) -> bool {
+        let Some(i) = self.index(addr, N as u64) else { return false };
+        self.note_write(i, N);
+        self.ram[i..i + N].copy_from_slice(&bytes);
+        true
+    }
+
+    /// Reads a little-endian value of `size` bytes (1, 2, 4 or 8).
+    #[inline]
+    pub fn read_le(&self, addr: PhysAddr, size: u8) -> Option<u64> {
+        Some(match size {
+            1 => self.read::<1>(addr)?[0] as u64,
+            2 => u16::from_le_bytes(self.read(addr)?) as u64,
+            4 => u32::from_le_bytes(self.read(addr)?) as u64,
+            _ => u64::from_le_bytes(self.read(addr)?),
+        })
+    }
+
+    /// Writes a little-endian value of `size` bytes (1, 2, 4 or 8).
+    #[inline]
+    pub fn write_le(&mut self, addr: PhysAddr, size: u8, value: u64) -> bool {
+        match size {
+            1 => self.write(addr, [value as u8]),
+            2 => self.write(addr, (value as u16).to_le_bytes()),
+            4 => self.write(addr, (value as u32).to_le_bytes()),
+            _ => self.write(addr, value.to_le_bytes()),
+        }
+    }
+
+    /// Reads a little-endian u64 (page-table entries).
+    #[inline]
+    pub fn read_u64(&self, addr: PhysAddr) -> Option<u64> {
+        self.read(addr).map(u64::from_le_bytes)
+    }
+
+    /// Reads a little-endian u32 (32-bit page-table entries).
+    #[inline]
+    pub fn read_u32(&self, addr: PhysAddr) -> Option<u32> {
+        self.read(addr).map(u32::from_le_bytes)
+    }
+
+    /// Copies RAM into `buf`; `false` (and nothing copied) when the range is not wholly RAM.
+    pub fn read_bytes(&self, addr: PhysAddr, buf: &mut [u8]) -> bool {
+        let Some(i) = self.index(addr, buf.len() as u64) else { return false };
+        buf.copy_from_slice(&self.ram[i..i + buf.len()]);
+        true
+    }
+
+    /// Copies `bytes` into RAM (loader, DMA); `false` when the range is not wholly RAM.
+    pub fn write_bytes(&mut self, addr: PhysAddr, bytes: &[u8]) -> bool {
+        let Some(i) = self.index(addr, bytes.len() as u64) else { return false };
+        self.note_write(i, bytes.len());
+        self.ram[i..i + bytes.len()].copy_from_slice(bytes);
+        true
+    }
+
+    /// Fills `[addr, addr+len)` with zeros (BSS); `false` when the range is not wholly RAM.
+    pub fn zero(&mut self, addr: PhysAddr, len: u64) -> bool {
+        let Some(i) = self.index(addr, len) else { return false };
+        self.note_write(i, len as usize);
+        self.ram[i..i + len as usize].fill(0);
+        true
+    }
+
+    /// A view of `[addr, addr+len)` if it is wholly RAM (instruction fetch, snapshots).
+    #[inline]
+    pub fn slice(&self, addr: PhysAddr, len: usize) -> Option<&[u8]> {
+        let i = self.index(addr, len as u64)?;
+        Some(&self.ram[i..i + len])
+    }
+
+    /// Records that decoded code is cached from the page holding `addr` and returns the
+    /// page's generation, which a cache entry keeps and compares with [`Self::code_generation`].
+    #[inline]
+    pub fn mark_code(&mut self, addr: PhysAddr) -> Option<u32> {
+        let i = self.index(addr, 1)? >> PAGE_SHIFT;
+        let g = &mut self.code_gen[i];
+        *g |= 1;
+        Some(*g)
+    }
+
+    /// The generation of the page holding `addr` (see [`Self::mark_code`]).
+    #[inline(always)]
+    pub fn code_generation(&self, addr: PhysAddr) -> Option<u32> {
+        let i = self.index(addr, 1)? >> PAGE_SHIFT;
+        Some(self.code_gen[i])
+    }
+
+    /// Bumps the generation of every code page in `[index, index+len)` of the backing store.
+    #[inline(always)]
+    fn note_write(&mut self, index: usize, len: usize) {
+        let first = index >> PAGE_SHIFT;
+        let last = (index + len.max(1) - 1) >> PAGE_SHIFT;
+        for g in &mut self.code_gen[first..=last] {
+            if *g & 1 != 0 {
+                *g = g.wrapping_add(1);
+            }
+        }
+    }
+
+    /// The whole backing store, low RAM first (snapshots and hashing).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.ram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_splits_at_3gib() {
+        let m = PhysMem::new(LOW_RAM_LIMIT + (1 << 20)).unwrap();
+        let r: Vec<_> = m.regions().collect();
+        assert_eq!(r, vec![(PhysAddr(0), LOW_RAM_LIMIT), (PhysAddr(HIGH_RAM_BASE), 1 << 20)]);
+        assert!(!m.is_ram(PhysAddr(0xFEE0_0000), 4));
+        assert!(m.is_ram(PhysAddr(HIGH_RAM_BASE + 0xff000), 0x1000));
+        assert!(!m.is_ram(PhysAddr(HIGH_RAM_BASE + 0xfffff), 2));
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert_eq!(PhysMem::new(4096).err(), Some(RamLayoutError::TooSmall(4096)));
+        assert_eq!(PhysMem::new(MIN_RAM + 1).err(), Some(RamLayoutError::Unaligned(MIN_RAM + 1)));
+        assert!(matches!(PhysMem::new(MAX_RAM + 4096), Err(RamLayoutError::TooLarge(_))));
+    }
+
+    #[test]
+    fn little_endian_round_trip_and_bounds() {
+        let mut m = PhysMem::new(MIN_RAM).unwrap();
+        assert!(m.write_le(PhysAddr(0x1000), 8, 0x1122_3344_5566_7788));
+        assert_eq!(m.read_le(PhysAddr(0x1000), 1), Some(0x88));
+        assert_eq!(m.read_le(PhysAddr(0x1002), 2), Some(0x5566));
+        assert_eq!(m.read_le(PhysAddr(MIN_RAM - 4), 8), None);
+        assert!(!m.write_le(PhysAddr(MIN_RAM - 1), 2, 0));
+    }
+
+    #[test]
+    fn writes_to_code_pages_bump_the_generation() {
+        let mut m = PhysMem::new(MIN_RAM).unwrap();
+        let code = PhysAddr(0x2000);
+        let g0 = m.mark_code(code).unwrap();
+        assert_eq!(m.code_generation(code), Some(g0));
+        m.write_le(PhysAddr(0x3000), 4, 1); // another page: no change
+        assert_eq!(m.code_generation(code), Some(g0));
+        // a write that straddles into the code page from the page below
+        m.write_le(PhysAddr(0x1ffe), 4, 0xdead_beef);
+        assert_ne!(m.code_generation(code), Some(g0));
+        let g1 = m.mark_code(code).unwrap();
+        assert_ne!(g1, g0);
+        assert!(m.write_bytes(code, &[0x90]));
+        assert_ne!(m.code_generation(code), Some(g1));
+    }
+}

@@ -1,0 +1,1 @@
+//! hvbench's VT-x implementation.
