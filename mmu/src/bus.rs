@@ -30,10 +30,12 @@ pub trait Bus {
     fn acknowledge_interrupt(&mut self, _cpu: CpuIndex) -> u8 {
         0xff
     }
-    /// Whether an NMI is pending for `cpu`; reading it consumes it.
-    fn take_nmi(&mut self, _cpu: CpuIndex) -> bool {
+    /// Whether an NMI is pending for `cpu`.
+    fn pending_nmi(&mut self, _cpu: CpuIndex) -> bool {
         false
     }
+    /// Consumes the pending NMI for `cpu` (the CPU is delivering it).
+    fn acknowledge_nmi(&mut self, _cpu: CpuIndex) {}
 }
 
 /// A bus with nothing on it: ports and MMIO read all ones, writes vanish. For tests.

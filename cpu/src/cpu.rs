@@ -1,0 +1,332 @@
+//! One logical processor: its state, TLB and decoded-instruction cache, and the loop that
+//! fetches, decodes (through the cache) and executes instructions.
+
+use crate::cost::{CostModel, FlatCost};
+use crate::events::Event;
+use crate::exception::{Exception, Fault};
+use crate::exec;
+use crate::icache::{self, Decoded, ICache};
+use crate::state::{Activity, CpuState, Mode};
+use hvbench_mmu::paging::{AccessKind, PagingContext, PagingMode};
+use hvbench_mmu::tlb::Tlb;
+use hvbench_mmu::{Bus, CpuIndex, PhysAddr, PhysMem};
+use iced_x86::{Decoder, DecoderError, DecoderOptions};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Static configuration of a vCPU.
+#[derive(Clone)]
+pub struct CpuConfig {
+    /// Index of this vCPU in the machine (also its initial APIC ID).
+    pub index: CpuIndex,
+    /// MAXPHYADDR of the model (CPUID.80000008H:EAX[7:0]).
+    pub maxphyaddr: u8,
+    /// Seed of RDRAND/RDSEED.
+    pub rng_seed: u64,
+    /// The cycle cost model.
+    pub cost: Arc<dyn CostModel>,
+}
+
+impl Default for CpuConfig {
+    fn default() -> Self {
+        Self { index: 0, maxphyaddr: 39, rng_seed: 0x6876_6265_6e63_6821, cost: Arc::new(FlatCost) }
+    }
+}
+
+/// Why [`Cpu::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The instruction budget of this call is used up.
+    Budget,
+    /// The vCPU is halted (HLT, shutdown, wait-for-SIPI); see [`CpuState::activity`].
+    Inactive,
+    /// An I/O or MMIO write happened that the machine should look at (a device may have
+    /// asked the run to end) before the vCPU goes on.
+    DeviceWrite,
+    /// The guest did something hvbench cannot model (e.g. a task switch).
+    Unsupported(&'static str),
+}
+
+/// One logical processor.
+pub struct Cpu {
+    /// Architectural state.
+    pub state: CpuState,
+    /// Configuration.
+    pub config: CpuConfig,
+    /// Cycles elapsed on this vCPU (virtual time).
+    pub cycles: u64,
+    /// Instructions retired.
+    pub retired: u64,
+    /// Whether to record events other than unimplemented instructions.
+    pub trace: bool,
+    pub(crate) events: Vec<Event>,
+    pub(crate) tlb: Tlb,
+    pub(crate) icache: ICache,
+    /// Paging context derived from CR0/CR3/CR4/EFER; refreshed when they change.
+    pub(crate) paging: PagingContext,
+    /// RIP of the instruction after the one executing (branch handlers replace it).
+    pub(crate) next_rip: u64,
+    /// Set when interrupts might have become deliverable (IF set, device write, run start).
+    pub(crate) poll_events: bool,
+    /// Set by handlers whose side effects the machine must see before going on.
+    pub(crate) stop: Option<StopReason>,
+    /// The vector of the exception being delivered, for double-fault detection.
+    pub(crate) delivering: Option<Exception>,
+    pub(crate) rng_state: u64,
+    reported: BTreeSet<u64>,
+}
+
+/// An instruction's view of the machine: the vCPU plus the memory and devices it reaches.
+pub struct Exec<'a> {
+    /// The executing vCPU.
+    pub cpu: &'a mut Cpu,
+    /// Physical memory.
+    pub mem: &'a mut PhysMem,
+    /// Port I/O and MMIO.
+    pub bus: &'a mut dyn Bus,
+}
+
+impl Cpu {
+    /// A vCPU in the RESET state.
+    pub fn new(config: CpuConfig) -> Self {
+        let state = CpuState::reset(crate::cpuid::SIGNATURE);
+        let rng_state = config.rng_seed;
+        let mut cpu = Self {
+            state,
+            config,
+            cycles: 0,
+            retired: 0,
+            trace: false,
+            events: Vec::new(),
+            tlb: Tlb::new(),
+            icache: ICache::new(),
+            paging: PagingContext {
+                mode: PagingMode::Disabled,
+                cr3: 0,
+                pse: false,
+                wp: false,
+                nxe: false,
+                smep: false,
+                smap: false,
+                maxphyaddr: 39,
+                pdptes: [0; 4],
+            },
+            next_rip: 0,
+            poll_events: true,
+            stop: None,
+            delivering: None,
+            rng_state,
+            reported: BTreeSet::new(),
+        };
+        cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
+        cpu.refresh_paging();
+        cpu
+    }
+
+    /// Takes the events recorded since the last call.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Records an event if tracing is on.
+    #[inline(always)]
+    pub fn emit(&mut self, e: impl FnOnce() -> Event) {
+        if self.trace {
+            self.events.push(e());
+        }
+    }
+
+    /// Replaces the whole architectural state (loader entry state, snapshot restore) and
+    /// drops every cached translation and decoded instruction.
+    pub fn set_state(&mut self, state: CpuState) {
+        self.state = state;
+        self.flush_all();
+    }
+
+    /// Drops the TLB and decoded-instruction cache.
+    pub fn flush_all(&mut self) {
+        self.tlb.invalidate_all();
+        self.icache.clear();
+        self.refresh_paging();
+        self.poll_events = true;
+    }
+
+    /// Recomputes the paging context after CR0, CR3, CR4 or EFER changed.
+    pub(crate) fn refresh_paging(&mut self) {
+        use crate::regs::{cr0, cr4, efer};
+        let s = &self.state;
+        let mode = if s.cr0 & cr0::PG == 0 {
+            PagingMode::Disabled
+        } else if s.cr4 & cr4::PAE == 0 {
+            PagingMode::Bits32
+        } else if s.efer & efer::LMA == 0 {
+            PagingMode::Pae
+        } else if s.cr4 & cr4::LA57 != 0 {
+            PagingMode::Level5
+        } else {
+            PagingMode::Level4
+        };
+        self.paging = PagingContext {
+            mode,
+            cr3: s.cr3,
+            pse: s.cr4 & cr4::PSE != 0,
+            wp: s.cr0 & cr0::WP != 0,
+            nxe: s.efer & efer::NXE != 0,
+            smep: s.cr4 & cr4::SMEP != 0,
+            smap: s.cr4 & cr4::SMAP != 0,
+            maxphyaddr: self.config.maxphyaddr,
+            pdptes: self.paging.pdptes,
+        };
+    }
+
+    /// Runs until `budget` instructions retired or something the machine must see happens.
+    pub fn run(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64) -> StopReason {
+        let mut x = Exec { cpu: self, mem, bus };
+        x.cpu.poll_events = true;
+        let end = x.cpu.retired.saturating_add(budget);
+        while x.cpu.retired < end {
+            if x.cpu.poll_events {
+                x.cpu.poll_events = false;
+                x.service_events();
+            }
+            if x.cpu.state.activity != Activity::Active {
+                return StopReason::Inactive;
+            }
+            x.step();
+            if let Some(r) = x.cpu.stop.take() {
+                return r;
+            }
+        }
+        StopReason::Budget
+    }
+}
+
+impl Exec<'_> {
+    /// Executes one instruction (or delivers the exception it raises).
+    #[inline(always)]
+    pub fn step(&mut self) {
+        let start = self.cpu.state.rip;
+        let shadow = self.cpu.state.shadow;
+        let r = self.fetch_decode().and_then(|d| {
+            let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
+            self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
+            self.cpu.cycles += d.cost as u64;
+            (d.handler)(self, &d.insn)
+        });
+        match r {
+            Ok(()) => {
+                self.cpu.state.rip = self.cpu.next_rip;
+                self.cpu.retired += 1;
+                // An interrupt shadow lasts for exactly one instruction boundary.
+                if shadow != 0 {
+                    self.cpu.state.shadow &= !shadow;
+                    self.cpu.poll_events = true;
+                }
+                if self.cpu.state.rflags & crate::flags::TF != 0 {
+                    self.single_step_trap();
+                }
+            }
+            Err(Fault::Exception(e)) => {
+                self.cpu.state.rip = start;
+                self.deliver_exception(e);
+            }
+            Err(Fault::Diverted) => {
+                self.cpu.retired += 1;
+            }
+            Err(Fault::Unsupported(what)) => {
+                self.cpu.state.rip = start;
+                self.cpu.stop = Some(StopReason::Unsupported(what));
+            }
+        }
+    }
+
+    /// Finds the decoded instruction at CS:RIP, decoding and caching it on a miss.
+    #[inline(always)]
+    fn fetch_decode(&mut self) -> Result<Decoded, Fault> {
+        let mode = self.cpu.state.mode();
+        if mode == Mode::Virtual8086 {
+            return Err(Fault::Unsupported("virtual-8086 mode (RFLAGS.VM=1) is not implemented yet"));
+        }
+        let bitness = mode.bitness();
+        let rip = self.cpu.state.rip;
+        let la = self.code_linear(rip, 1)?;
+        let pa = self.translate(la, AccessKind::Execute)?;
+        let key = icache::key(pa, bitness);
+        if let Some(d) = self.cpu.icache.lookup(self.mem, pa, key) {
+            let d = *d;
+            if bitness != 64 {
+                self.code_limit_check(rip, d.len)?;
+            }
+            return Ok(d);
+        }
+        self.decode_at(la, pa, key, bitness)
+    }
+
+    /// The slow path: fetch up to 15 bytes (crossing into the next page only if needed).
+    #[cold]
+    fn decode_at(&mut self, la: u64, pa: PhysAddr, key: u64, bitness: u32) -> Result<Decoded, Fault> {
+        let mut buf = [0u8; 15];
+        let in_page = (0x1000 - (la & 0xfff)).min(15) as usize;
+        self.fetch_phys(pa, &mut buf[..in_page]);
+        let mut avail = in_page;
+        let mut insn = decode(bitness, &buf[..avail]);
+        let mut crossed = false;
+        if insn.1 == DecoderError::NoMoreBytes && in_page < 15 {
+            let next_la = self.wrap_linear(la.wrapping_add(in_page as u64));
+            let pa2 = self.translate(next_la, AccessKind::Execute)?;
+            self.fetch_phys(pa2, &mut buf[in_page..]);
+            avail = 15;
+            insn = decode(bitness, &buf[..avail]);
+            crossed = true;
+        }
+        let (insn, err) = insn;
+        if err != DecoderError::None {
+            // More than 15 bytes of prefixes and opcode: #GP(0) (SDM Vol. 2A 2.3.11);
+            // anything else undecodable: #UD.
+            return Err(if err == DecoderError::NoMoreBytes { Exception::gp0() } else { Exception::ud() }.into());
+        }
+        let len = insn.len() as u8;
+        if bitness != 64 {
+            self.code_limit_check(self.cpu.state.rip, len)?;
+        }
+        let d = Decoded { insn, handler: exec::handler_for(&insn), len, cost: self.cpu.config.cost.cost(&insn).max(1) };
+        if !crossed && self.mem.is_ram(pa, len as u64) {
+            self.cpu.icache.insert(self.mem, pa, key, d);
+        }
+        Ok(d)
+    }
+
+    /// Reads code bytes from RAM or, for code outside RAM, from the bus.
+    fn fetch_phys(&mut self, pa: PhysAddr, buf: &mut [u8]) {
+        if !self.mem.read_bytes(pa, buf) {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = self.read_phys(PhysAddr(pa.0.wrapping_add(i as u64)), 1) as u8;
+            }
+        }
+    }
+
+    /// Reports an instruction hvbench does not implement (once per address) and raises #UD.
+    #[cold]
+    pub fn unimplemented(&mut self, insn: &iced_x86::Instruction) -> Result<(), Fault> {
+        let rip = self.cpu.state.rip;
+        if self.cpu.reported.insert(rip) {
+            let mut text = String::new();
+            let mut f = iced_x86::IntelFormatter::new();
+            iced_x86::Formatter::format(&mut f, insn, &mut text);
+            self.cpu.events.push(Event::Unimplemented { rip, text });
+        }
+        Err(Exception::ud().into())
+    }
+
+    /// Requests that the run loop return after this instruction.
+    #[inline]
+    pub fn request_stop(&mut self, why: StopReason) {
+        self.cpu.stop = Some(why);
+    }
+}
+
+fn decode(bitness: u32, bytes: &[u8]) -> (iced_x86::Instruction, DecoderError) {
+    let mut dec = Decoder::with_ip(bitness, bytes, 0, DecoderOptions::NONE);
+    let insn = dec.decode();
+    (insn, dec.last_error())
+}

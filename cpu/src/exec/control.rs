@@ -1,0 +1,169 @@
+//! Near control transfers: JMP, Jcc, CALL, RET, LOOP/LOOPcc, JCXZ/JECXZ/JRCXZ
+//! (SDM Vol. 1 6.3, Vol. 2 instruction pages). Far transfers live in `far.rs`.
+//!
+//! Instructions are decoded at IP 0, so iced-x86's branch target is relative to the
+//! instruction's start; the target is that plus RIP, wrapped to the operand size.
+
+use super::Handler;
+use crate::cpu::Exec;
+use crate::exception::{Exception, Result};
+use crate::segment::SegReg;
+use crate::state::Mode;
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+
+pub(super) fn handler(i: &Instruction) -> Option<Handler> {
+    let direct = matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64);
+    Some(match i.mnemonic() {
+        Mnemonic::Jmp if direct => jmp_rel,
+        Mnemonic::Jmp if !i.is_jmp_far() && !i.is_jmp_far_indirect() => jmp_indirect,
+        Mnemonic::Jo
+        | Mnemonic::Jno
+        | Mnemonic::Jb
+        | Mnemonic::Jae
+        | Mnemonic::Je
+        | Mnemonic::Jne
+        | Mnemonic::Jbe
+        | Mnemonic::Ja
+        | Mnemonic::Js
+        | Mnemonic::Jns
+        | Mnemonic::Jp
+        | Mnemonic::Jnp
+        | Mnemonic::Jl
+        | Mnemonic::Jge
+        | Mnemonic::Jle
+        | Mnemonic::Jg => jcc,
+        Mnemonic::Call if direct => call_rel,
+        Mnemonic::Call if !i.is_call_far() && !i.is_call_far_indirect() => call_indirect,
+        Mnemonic::Ret => ret,
+        Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne => loop_,
+        Mnemonic::Jcxz | Mnemonic::Jecxz | Mnemonic::Jrcxz => jcxz,
+        _ => return None,
+    })
+}
+
+/// Bytes of an operand-size-`NearBranchNN` target.
+#[inline(always)]
+fn branch_mask(kind: OpKind) -> u64 {
+    match kind {
+        OpKind::NearBranch16 => 0xffff,
+        OpKind::NearBranch32 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+impl Exec<'_> {
+    /// Checks a near-branch target (CS limit, or canonical in 64-bit mode: #GP(0)) and makes
+    /// it the next RIP.
+    #[inline(always)]
+    pub fn near_branch(&mut self, target: u64) -> Result<()> {
+        if self.cpu.state.mode() == Mode::Long64 {
+            if !self.is_canonical(target) {
+                return Err(Exception::gp0().into());
+            }
+        } else if target > self.cpu.state.seg(SegReg::Cs).limit as u64 {
+            return Err(Exception::gp0().into());
+        }
+        self.branch(target);
+        Ok(())
+    }
+
+    /// The absolute target of a direct near branch.
+    #[inline(always)]
+    pub fn direct_target(&self, i: &Instruction) -> u64 {
+        let kind = i.op0_kind();
+        self.cpu.state.rip.wrapping_add(i.near_branch_target()) & branch_mask(kind)
+    }
+}
+
+fn jmp_rel(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let t = x.direct_target(i);
+    x.near_branch(t)
+}
+
+fn jmp_indirect(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let t = x.read_op(i, 0)?;
+    x.near_branch(t)
+}
+
+fn jcc(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if x.condition(i.condition_code()) {
+        let t = x.direct_target(i);
+        x.near_branch(t)?;
+    }
+    Ok(())
+}
+
+/// The size of the return address CALL pushes and RET pops.
+#[inline(always)]
+fn ret_size(i: &Instruction) -> u32 {
+    i.stack_pointer_increment().unsigned_abs()
+}
+
+fn call_rel(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let t = x.direct_target(i);
+    let ret = x.cpu.next_rip;
+    x.near_branch(t)?;
+    x.push(ret_size(i), ret)
+}
+
+fn call_indirect(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let size = ret_size(i);
+    let t = x.read_op(i, 0)? & crate::flags::mask(size);
+    let ret = x.cpu.next_rip;
+    x.near_branch(t)?;
+    x.push(size, ret)
+}
+
+/// RET / RET imm16: pop the return address, then release imm16 more bytes.
+fn ret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let size = match i.code() {
+        iced_x86::Code::Retnw | iced_x86::Code::Retnw_imm16 => 2,
+        iced_x86::Code::Retnd | iced_x86::Code::Retnd_imm16 => 4,
+        _ => 8,
+    };
+    let t = x.peek(0, size)?;
+    x.near_branch(t)?;
+    let extra = if i.op_count() > 0 { i.immediate16() as i64 } else { 0 };
+    x.cpu.state.gpr[4] = x.stack_pointer_after(size as i64 + extra);
+    Ok(())
+}
+
+/// The count register of LOOP/JrCXZ: CX, ECX or RCX by address size (named in the encoding).
+fn count_register(i: &Instruction) -> Register {
+    use iced_x86::Code as C;
+    match i.code() {
+        C::Loop_rel8_16_CX | C::Loop_rel8_32_CX | C::Loope_rel8_16_CX | C::Loope_rel8_32_CX
+        | C::Loopne_rel8_16_CX | C::Loopne_rel8_32_CX | C::Jcxz_rel8_16 | C::Jcxz_rel8_32 => Register::CX,
+        C::Loop_rel8_16_RCX | C::Loop_rel8_64_RCX | C::Loope_rel8_16_RCX | C::Loope_rel8_64_RCX
+        | C::Loopne_rel8_16_RCX | C::Loopne_rel8_64_RCX | C::Jrcxz_rel8_16 | C::Jrcxz_rel8_64 => Register::RCX,
+        _ => Register::ECX,
+    }
+}
+
+/// LOOP/LOOPE/LOOPNE: decrement the count register (address size) without touching flags.
+fn loop_(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let r = count_register(i);
+    let c = x.reg(r).wrapping_sub(1) & crate::flags::mask(r.size() as u32);
+    x.set_reg(r, c);
+    let zf = x.cpu.state.rflags & crate::flags::ZF != 0;
+    let take = c != 0
+        && match i.mnemonic() {
+            Mnemonic::Loope => zf,
+            Mnemonic::Loopne => !zf,
+            _ => true,
+        };
+    if take {
+        let t = x.direct_target(i);
+        x.near_branch(t)?;
+    }
+    Ok(())
+}
+
+fn jcxz(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let r = count_register(i);
+    if x.reg(r) == 0 {
+        let t = x.direct_target(i);
+        x.near_branch(t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,731 @@
+//! System instructions: flag control, HLT, descriptor tables, control and debug registers,
+//! segment loads, INVLPG, CPUID, MSRs, TSC, INT n/INT3/INTO/INT1, IRET and far JMP
+//! (SDM Vol. 2 instruction pages; Vol. 3A 2.5-2.8 for the system registers).
+
+use super::Handler;
+use crate::cpu::Exec;
+use crate::deliver::EventKind;
+use crate::exception::{Exception, Fault, Result};
+use crate::flags;
+use crate::operand::seg_of;
+use crate::regs::{cr0, cr4, efer};
+use crate::segment::{attr, systype, DescTable, SegReg};
+use crate::state::{Activity, Mode};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
+
+pub(super) fn handler(i: &Instruction) -> Option<Handler> {
+    Some(match i.mnemonic() {
+        Mnemonic::Mov if super::mov::special_mov(i) => mov_special,
+        Mnemonic::Cli => cli,
+        Mnemonic::Sti => sti,
+        Mnemonic::Cld => |x, _| flag_op(x, flags::DF, false),
+        Mnemonic::Std => |x, _| flag_op(x, flags::DF, true),
+        Mnemonic::Clc => |x, _| flag_op(x, flags::CF, false),
+        Mnemonic::Stc => |x, _| flag_op(x, flags::CF, true),
+        Mnemonic::Cmc => cmc,
+        Mnemonic::Lahf => lahf,
+        Mnemonic::Sahf => sahf,
+        Mnemonic::Hlt => hlt,
+        Mnemonic::Lgdt | Mnemonic::Lidt => lgdt,
+        Mnemonic::Sgdt | Mnemonic::Sidt => sgdt,
+        Mnemonic::Lldt => lldt,
+        Mnemonic::Ltr => ltr,
+        Mnemonic::Sldt | Mnemonic::Str => sldt,
+        Mnemonic::Lmsw => lmsw,
+        Mnemonic::Smsw => smsw,
+        Mnemonic::Clts => clts,
+        Mnemonic::Invlpg => invlpg,
+        Mnemonic::Cpuid => cpuid,
+        Mnemonic::Rdmsr => rdmsr,
+        Mnemonic::Wrmsr => wrmsr,
+        Mnemonic::Rdtsc => rdtsc,
+        Mnemonic::Rdtscp => rdtscp,
+        Mnemonic::Wbinvd | Mnemonic::Invd => privileged_nop,
+        Mnemonic::Lfence | Mnemonic::Sfence | Mnemonic::Mfence | Mnemonic::Pause => |_, _| Ok(()),
+        Mnemonic::Int => int_n,
+        Mnemonic::Int3 => int3,
+        Mnemonic::Into => into,
+        Mnemonic::Int1 => int1,
+        Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq => iret,
+        Mnemonic::Jmp if i.is_jmp_far() || i.is_jmp_far_indirect() => jmp_far,
+        Mnemonic::Ud0 | Mnemonic::Ud1 | Mnemonic::Ud2 => |_, _| Err(Exception::ud().into()),
+        Mnemonic::Swapgs => swapgs,
+        _ => return None,
+    })
+}
+
+impl Exec<'_> {
+    /// #GP(0) unless CPL is 0 (real mode counts as CPL 0).
+    #[inline]
+    pub fn require_cpl0(&self) -> Result<()> {
+        if self.cpu.state.cpl != 0 { Err(Exception::gp0().into()) } else { Ok(()) }
+    }
+
+    /// The current IOPL.
+    #[inline]
+    pub fn iopl(&self) -> u8 {
+        ((self.cpu.state.rflags & flags::IOPL) >> 12) as u8
+    }
+}
+
+fn flag_op(x: &mut Exec<'_>, bit: u64, set: bool) -> Result<()> {
+    x.set_flags(bit, if set { bit } else { 0 });
+    Ok(())
+}
+
+fn cmc(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.cpu.state.rflags ^= flags::CF;
+    Ok(())
+}
+
+/// CLI/STI in protected mode need CPL <= IOPL (SDM "CLI"; VME/PVI are not modelled).
+fn cli(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if x.cpu.state.mode() != Mode::Real && x.cpu.state.cpl > x.iopl() {
+        return Err(Exception::gp0().into());
+    }
+    x.cpu.state.rflags &= !flags::IF;
+    Ok(())
+}
+
+/// STI: interrupts stay blocked until after the next instruction (SDM "STI").
+fn sti(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if x.cpu.state.mode() != Mode::Real && x.cpu.state.cpl > x.iopl() {
+        return Err(Exception::gp0().into());
+    }
+    if x.cpu.state.rflags & flags::IF == 0 {
+        x.cpu.state.rflags |= flags::IF;
+        x.cpu.state.shadow |= 1;
+    }
+    Ok(())
+}
+
+/// LAHF/SAHF: SF, ZF, AF, PF, CF through AH.
+fn lahf(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    let f = x.cpu.state.rflags & 0xd7 | 2;
+    x.set_reg(Register::AH, f);
+    Ok(())
+}
+fn sahf(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    let ah = x.reg(Register::AH);
+    x.set_flags(0xd5, ah);
+    Ok(())
+}
+
+fn hlt(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let rip = x.cpu.state.rip;
+    x.cpu.emit(|| crate::events::Event::Halt { rip });
+    x.cpu.state.activity = Activity::Halted;
+    Ok(())
+}
+
+fn privileged_nop(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.require_cpl0()
+}
+
+/// LGDT/LIDT m16&32 / m16&64: a 24-bit base with a 16-bit operand size outside 64-bit mode.
+fn lgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let (seg, off) = x.mem_operand(i);
+    let limit = x.read_mem(seg, off, 2)? as u16;
+    let long = x.cpu.state.mode() == Mode::Long64;
+    let mut base = x.read_mem(seg, off.wrapping_add(2), if long { 8 } else { 4 })?;
+    if !long && matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
+        base &= 0x00ff_ffff;
+    }
+    if long && !x.is_canonical(base) {
+        return Err(Exception::gp0().into());
+    }
+    let t = DescTable { base, limit };
+    if i.mnemonic() == Mnemonic::Lgdt {
+        x.cpu.state.gdtr = t;
+    } else {
+        x.cpu.state.idtr = t;
+    }
+    Ok(())
+}
+
+fn sgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    umip_check(x)?;
+    let t = if i.mnemonic() == Mnemonic::Sgdt { x.cpu.state.gdtr } else { x.cpu.state.idtr };
+    let (seg, off) = x.mem_operand(i);
+    let long = x.cpu.state.mode() == Mode::Long64;
+    x.probe_write(seg, off, if long { 10 } else { 6 })?;
+    x.write_mem(seg, off, 2, t.limit as u64)?;
+    x.write_mem(seg, off.wrapping_add(2), if long { 8 } else { 4 }, t.base)
+}
+
+/// CR4.UMIP makes SGDT, SIDT, SLDT, SMSW and STR privileged (SDM 2.5).
+fn umip_check(x: &Exec<'_>) -> Result<()> {
+    if x.cpu.state.cr4 & cr4::UMIP != 0 && x.cpu.state.cpl > 0 {
+        return Err(Exception::gp0().into());
+    }
+    Ok(())
+}
+
+fn protected_only(x: &Exec<'_>) -> Result<()> {
+    if matches!(x.cpu.state.mode(), Mode::Real | Mode::Virtual8086) {
+        return Err(Exception::ud().into());
+    }
+    Ok(())
+}
+
+/// Reads a system-segment descriptor (LDT or TSS) for LLDT/LTR, 16 bytes in IA-32e mode.
+fn system_descriptor(x: &mut Exec<'_>, sel: u16, want: &[u32]) -> Result<(crate::segment::Segment, u64)> {
+    let err = Exception::gp(sel as u32 & 0xfffc);
+    if sel & 4 != 0 {
+        return Err(err.into());
+    }
+    let long = x.cpu.state.efer & efer::LMA != 0;
+    let size = if long { 15 } else { 7 };
+    if (sel & !7) as u64 + size > x.cpu.state.gdtr.limit as u64 {
+        return Err(err.into());
+    }
+    let d = match x.read_descriptor(sel) {
+        Ok(r) => r?,
+        Err(()) => return Err(err.into()),
+    };
+    if d.is_code_or_data() || !want.contains(&d.typ()) {
+        return Err(err.into());
+    }
+    if !d.present() {
+        return Err(Exception::np(sel as u32 & 0xfffc).into());
+    }
+    let mut s = d.to_segment(sel);
+    if long {
+        let la = x.wrap_linear(x.cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 8));
+        let hi = x.read_system(la, 8)?;
+        if (hi >> 40) & 0x1f != 0 {
+            return Err(err.into());
+        }
+        s.base |= (hi & 0xffff_ffff) << 32;
+        if !x.is_canonical(s.base) {
+            return Err(err.into());
+        }
+    }
+    Ok((s, d.raw))
+}
+
+fn lldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    protected_only(x)?;
+    x.require_cpl0()?;
+    let sel = x.read_op(i, 0)? as u16;
+    if sel & 0xfffc == 0 {
+        x.cpu.state.ldtr = crate::segment::Segment { selector: sel, base: 0, limit: 0, attr: attr::UNUSABLE };
+        return Ok(());
+    }
+    let (s, _) = system_descriptor(x, sel, &[systype::LDT])?;
+    x.cpu.state.ldtr = s;
+    Ok(())
+}
+
+/// LTR: loads TR and marks the TSS descriptor busy (SDM "LTR").
+fn ltr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    protected_only(x)?;
+    x.require_cpl0()?;
+    let sel = x.read_op(i, 0)? as u16;
+    if sel & 0xfffc == 0 {
+        return Err(Exception::gp0().into());
+    }
+    let long = x.cpu.state.efer & efer::LMA != 0;
+    let types: &[u32] = if long { &[systype::TSS_AVAIL] } else { &[systype::TSS_AVAIL, systype::TSS16_AVAIL] };
+    let (mut s, raw) = system_descriptor(x, sel, types)?;
+    let la = x.wrap_linear(x.cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5));
+    x.write_system(la, 1, (raw >> 40) as u8 as u64 | 2)?;
+    s.attr |= 2;
+    x.cpu.state.tr = s;
+    Ok(())
+}
+
+fn sldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    protected_only(x)?;
+    umip_check(x)?;
+    let sel = if i.mnemonic() == Mnemonic::Sldt { x.cpu.state.ldtr.selector } else { x.cpu.state.tr.selector };
+    // A register destination gets the zero-extended selector at the operand size.
+    x.write_op(i, 0, sel as u64)
+}
+
+/// LMSW: loads CR0[3:0] but cannot clear PE (SDM "LMSW").
+fn lmsw(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let v = x.read_op(i, 0)? & 0xf;
+    let old = x.cpu.state.cr0;
+    let new = (old & !0xe) | (v & 0xe) | (old & cr0::PE) | (v & cr0::PE);
+    x.write_cr0(new)
+}
+
+fn smsw(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    umip_check(x)?;
+    let v = x.cpu.state.cr0;
+    let v = if i.op0_kind() == OpKind::Memory { v & 0xffff } else { v };
+    x.write_op(i, 0, v)
+}
+
+fn clts(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    x.cpu.state.cr0 &= !cr0::TS;
+    Ok(())
+}
+
+fn invlpg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let (seg, off) = x.mem_operand(i);
+    let base = if x.cpu.state.mode() == Mode::Long64 && !matches!(seg, SegReg::Fs | SegReg::Gs) { 0 } else { x.cpu.state.seg(seg).base };
+    let la = x.wrap_linear(base.wrapping_add(off));
+    let pcid = if x.cpu.state.cr4 & cr4::PCIDE != 0 { (x.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
+    x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: 0 });
+    Ok(())
+}
+
+fn cpuid(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    let r = x.cpuid(x.cpu.state.gpr[0] as u32, x.cpu.state.gpr[1] as u32);
+    let g = &mut x.cpu.state.gpr;
+    g[0] = r[0] as u64;
+    g[3] = r[1] as u64;
+    g[1] = r[2] as u64;
+    g[2] = r[3] as u64;
+    Ok(())
+}
+
+fn rdmsr(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let v = x.read_msr(x.cpu.state.gpr[1] as u32)?;
+    x.cpu.state.gpr[0] = v & 0xffff_ffff;
+    x.cpu.state.gpr[2] = v >> 32;
+    Ok(())
+}
+
+fn wrmsr(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    let v = (x.cpu.state.gpr[0] & 0xffff_ffff) | (x.cpu.state.gpr[2] << 32);
+    let before = x.cpu.state.mode();
+    x.write_msr(x.cpu.state.gpr[1] as u32, v)?;
+    x.note_mode_change(before);
+    Ok(())
+}
+
+/// RDTSC: #GP(0) when CR4.TSD=1 and CPL > 0.
+fn rdtsc(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if x.cpu.state.cr4 & cr4::TSD != 0 && x.cpu.state.cpl > 0 && x.cpu.state.mode() != Mode::Real {
+        return Err(Exception::gp0().into());
+    }
+    let t = x.tsc();
+    x.cpu.state.gpr[0] = t & 0xffff_ffff;
+    x.cpu.state.gpr[2] = t >> 32;
+    Ok(())
+}
+
+fn rdtscp(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    rdtsc(x, i)?;
+    x.cpu.state.gpr[1] = x.cpu.state.msr.tsc_aux & 0xffff_ffff;
+    Ok(())
+}
+
+/// SWAPGS: 64-bit mode only, CPL 0 (SDM "SWAPGS").
+fn swapgs(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if x.cpu.state.mode() != Mode::Long64 {
+        return Err(Exception::ud().into());
+    }
+    x.require_cpl0()?;
+    let s = &mut x.cpu.state;
+    std::mem::swap(&mut s.seg[SegReg::Gs as usize].base, &mut s.msr.kernel_gs_base);
+    Ok(())
+}
+
+fn int_n(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.software_interrupt(i.immediate8(), EventKind::SoftwareInterrupt)
+}
+fn int3(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.software_interrupt(crate::exception::vector::BP, EventKind::SoftwareException)
+}
+fn int1(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    x.software_interrupt(crate::exception::vector::DB, EventKind::PrivilegedSoftwareException)
+}
+/// INTO: #OF trap if OF=1; invalid in 64-bit mode (iced-x86 decodes it as invalid there).
+fn into(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if x.cpu.state.rflags & flags::OF != 0 {
+        return x.software_interrupt(crate::exception::vector::OF, EventKind::SoftwareException);
+    }
+    Ok(())
+}
+
+/// MOV to/from CRn, DRn and segment registers.
+fn mov_special(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let dst = if i.op0_kind() == OpKind::Register { i.op0_register() } else { Register::None };
+    let src = if i.op1_kind() == OpKind::Register { i.op1_register() } else { Register::None };
+    if dst.is_segment_register() {
+        if dst == Register::CS {
+            return Err(Exception::ud().into());
+        }
+        let sel = x.read_op(i, 1)? as u16;
+        return x.load_data_segment(seg_of(dst), sel);
+    }
+    if src.is_segment_register() {
+        let sel = x.reg(src);
+        // To memory: always 16 bits; to a register: zero-extended to the operand size.
+        return x.write_op(i, 0, sel);
+    }
+    if dst.is_cr() || src.is_cr() {
+        x.require_cpl0()?;
+        if dst.is_cr() {
+            let v = x.reg(src);
+            return x.write_cr(dst, v);
+        }
+        let v = x.read_cr(src)?;
+        x.set_reg(dst, v);
+        return Ok(());
+    }
+    if dst.is_dr() || src.is_dr() {
+        x.require_cpl0()?;
+        return x.mov_dr(dst, src);
+    }
+    Err(Exception::ud().into())
+}
+
+impl Exec<'_> {
+    /// MOV from CRn.
+    pub fn read_cr(&mut self, r: Register) -> Result<u64> {
+        let s = &self.cpu.state;
+        Ok(match r {
+            Register::CR0 => s.cr0,
+            Register::CR2 => s.cr2,
+            Register::CR3 => s.cr3,
+            Register::CR4 => s.cr4,
+            Register::CR8 => s.cr8,
+            _ => return Err(Exception::ud().into()),
+        })
+    }
+
+    /// MOV to CRn (SDM "MOV—Move to/from Control Registers").
+    pub fn write_cr(&mut self, r: Register, v: u64) -> Result<()> {
+        match r {
+            Register::CR0 => self.write_cr0(v),
+            Register::CR2 => {
+                self.cpu.state.cr2 = v;
+                Ok(())
+            }
+            Register::CR3 => self.write_cr3(v),
+            Register::CR4 => self.write_cr4(v),
+            Register::CR8 => {
+                if v & !0xf != 0 {
+                    return Err(Exception::gp0().into());
+                }
+                self.cpu.state.cr8 = v;
+                self.cpu.poll_events = true;
+                Ok(())
+            }
+            _ => Err(Exception::ud().into()),
+        }
+    }
+
+    /// CR0 with the checks of SDM Vol. 3A 2.5 and 10.8.5 (IA-32e activation).
+    pub fn write_cr0(&mut self, v: u64) -> Result<()> {
+        let gp = || Err(Exception::gp0().into());
+        let s = &self.cpu.state;
+        let before = s.mode();
+        if v >> 32 != 0 {
+            return gp();
+        }
+        let v = (v & cr0::DEFINED) | cr0::ET;
+        if v & cr0::PG != 0 && v & cr0::PE == 0 {
+            return gp();
+        }
+        if v & cr0::NW != 0 && v & cr0::CD == 0 {
+            return gp();
+        }
+        let old = s.cr0;
+        let enabling_pg = v & cr0::PG != 0 && old & cr0::PG == 0;
+        let disabling_pg = v & cr0::PG == 0 && old & cr0::PG != 0;
+        let mut new_efer = s.efer;
+        if enabling_pg && s.efer & efer::LME != 0 {
+            if s.cr4 & cr4::PAE == 0 || s.seg(SegReg::Cs).long() {
+                return gp();
+            }
+            new_efer |= efer::LMA;
+        }
+        if disabling_pg && s.efer & efer::LMA != 0 {
+            if before == Mode::Long64 {
+                return gp();
+            }
+            new_efer &= !efer::LMA;
+        }
+        if v & cr0::PG != 0 && s.cr4 & cr4::PAE != 0 && new_efer & efer::LMA == 0 && (enabling_pg || (v ^ old) & (cr0::CD | cr0::NW) != 0) {
+            self.load_pdptes(s.cr3)?;
+        }
+        self.cpu.state.cr0 = v;
+        self.cpu.state.efer = new_efer;
+        if (v ^ old) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
+            self.cpu.tlb.invalidate_all();
+        }
+        self.cpu.refresh_paging();
+        self.note_mode_change(before);
+        Ok(())
+    }
+
+    /// Loads PAE PDPTEs from `cr3` (#GP(0) on reserved bits, SDM 4.4.1).
+    fn load_pdptes(&mut self, cr3: u64) -> Result<()> {
+        match hvbench_mmu::paging::load_pdptes(self.mem, cr3, self.cpu.config.maxphyaddr) {
+            Some(p) => {
+                self.cpu.paging.pdptes = p;
+                Ok(())
+            }
+            None => Err(Exception::gp0().into()),
+        }
+    }
+
+    /// CR3: reserved bits above MAXPHYADDR fault in IA-32e mode; with PCIDE, bit 63 asks to
+    /// keep the PCID's TLB entries (SDM 4.10.4.1).
+    pub fn write_cr3(&mut self, v: u64) -> Result<()> {
+        let s = &self.cpu.state;
+        let pcide = s.cr4 & cr4::PCIDE != 0;
+        let no_flush = pcide && v & (1 << 63) != 0;
+        let v = if pcide { v & !(1 << 63) } else { v };
+        if s.efer & efer::LMA != 0 && v >> self.cpu.config.maxphyaddr != 0 {
+            return Err(Exception::gp0().into());
+        }
+        let pae_legacy = s.cr0 & cr0::PG != 0 && s.cr4 & cr4::PAE != 0 && s.efer & efer::LMA == 0;
+        if pae_legacy {
+            self.load_pdptes(v)?;
+        }
+        self.cpu.state.cr3 = v;
+        if !no_flush {
+            let pcid = if pcide { (v & 0xfff) as u16 } else { 0 };
+            if pcide {
+                self.cpu.tlb.invalidate_pcid(hvbench_mmu::tlb::Tag { pcid, vpid: 0 });
+            } else {
+                self.cpu.tlb.invalidate_non_global(0);
+            }
+        }
+        self.cpu.refresh_paging();
+        Ok(())
+    }
+
+    /// CR4 with its reserved bits and the IA-32e rules (SDM 2.5, "MOV to CR4" #GP list).
+    pub fn write_cr4(&mut self, v: u64) -> Result<()> {
+        let gp = || Err(Exception::gp0().into());
+        let s = &self.cpu.state;
+        let supported = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE | cr4::PCE
+            | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::UMIP | cr4::FSGSBASE | cr4::PCIDE | cr4::SMEP | cr4::SMAP | cr4::LA57;
+        if v & !supported != 0 {
+            return gp();
+        }
+        let old = s.cr4;
+        let long = s.efer & efer::LMA != 0;
+        if long && v & cr4::PAE == 0 {
+            return gp();
+        }
+        if long && (v ^ old) & cr4::LA57 != 0 {
+            return gp();
+        }
+        if v & cr4::PCIDE != 0 && old & cr4::PCIDE == 0 && (!long || s.cr3 & 0xfff != 0) {
+            return gp();
+        }
+        let pae_legacy = s.cr0 & cr0::PG != 0 && v & cr4::PAE != 0 && !long;
+        if pae_legacy && (v ^ old) & (cr4::PAE | cr4::PGE | cr4::PSE | cr4::SMEP) != 0 {
+            self.load_pdptes(s.cr3)?;
+        }
+        self.cpu.state.cr4 = v;
+        let flush = cr4::PGE | cr4::PAE | cr4::PSE | cr4::PCIDE | cr4::SMEP | cr4::SMAP | cr4::LA57;
+        if (v ^ old) & flush != 0 {
+            self.cpu.tlb.invalidate_all();
+        }
+        self.cpu.refresh_paging();
+        Ok(())
+    }
+
+    /// MOV to/from DRn (SDM 18.2): DR4/DR5 alias DR6/DR7 unless CR4.DE=1 (#UD then).
+    fn mov_dr(&mut self, dst: Register, src: Register) -> Result<()> {
+        let n = |r: Register| (r as u32 - Register::DR0 as u32) as usize;
+        let to_dr = dst.is_dr();
+        let mut idx = if to_dr { n(dst) } else { n(src) };
+        if idx == 4 || idx == 5 {
+            if self.cpu.state.cr4 & cr4::DE != 0 {
+                return Err(Exception::ud().into());
+            }
+            idx += 2;
+        }
+        if idx > 7 {
+            return Err(Exception::ud().into());
+        }
+        if to_dr {
+            let v = self.reg(src);
+            let long = self.cpu.state.mode() == Mode::Long64;
+            if (idx == 6 || idx == 7) && long && v >> 32 != 0 {
+                return Err(Exception::gp0().into());
+            }
+            self.cpu.state.dr[idx] = match idx {
+                6 => (v & 0x0000_e00f) | 0xffff_0ff0,
+                7 => (v & 0xffff_2bff) | 0x400,
+                _ => v,
+            };
+        } else {
+            let v = self.cpu.state.dr[idx];
+            self.set_reg(dst, v);
+        }
+        Ok(())
+    }
+}
+
+/// JMP ptr16:16/32 or m16:16/32/64.
+fn jmp_far(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let (sel, off) = far_pointer(x, i)?;
+    x.far_jump(sel, off)
+}
+
+/// The selector:offset of a far JMP/CALL operand.
+pub(super) fn far_pointer(x: &mut Exec<'_>, i: &Instruction) -> Result<(u16, u64)> {
+    match i.op0_kind() {
+        OpKind::FarBranch16 => Ok((i.far_branch_selector(), i.far_branch16() as u64)),
+        OpKind::FarBranch32 => Ok((i.far_branch_selector(), i.far_branch32() as u64)),
+        OpKind::Memory => {
+            let (seg, off) = x.mem_operand(i);
+            let size = i.memory_size().size() as u32 - 2;
+            let o = x.read_mem(seg, off, size)?;
+            let s = x.read_mem(seg, off.wrapping_add(size as u64), 2)? as u16;
+            Ok((s, o))
+        }
+        _ => Err(Exception::ud().into()),
+    }
+}
+
+/// IRET/IRETD/IRETQ (SDM Vol. 2A "IRET/IRETD/IRETQ"): real mode, protected mode to the same
+/// or an outer level, and IA-32e mode. Task returns (NT=1) and returns to virtual-8086 mode
+/// are refused visibly. IRET ends NMI blocking.
+fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let size: u32 = match i.code() {
+        Code::Iretw => 2,
+        Code::Iretd => 4,
+        _ => 8,
+    };
+    let mode = x.cpu.state.mode();
+    if mode == Mode::Real {
+        let ip = x.peek(0, size)?;
+        let cs = x.peek(size as u64, size)? as u16;
+        let fl = x.peek(2 * size as u64, size)?;
+        if ip > x.cpu.state.seg(SegReg::Cs).limit as u64 {
+            return Err(Exception::gp0().into());
+        }
+        x.cpu.state.gpr[4] = x.stack_pointer_after(3 * size as i64);
+        let c = &mut x.cpu.state.seg[SegReg::Cs as usize];
+        c.selector = cs;
+        c.base = (cs as u64) << 4;
+        x.write_flags(fl, size);
+        x.branch(ip);
+        x.cpu.state.nmi_blocked = false;
+        return Ok(());
+    }
+    if x.cpu.state.rflags & flags::NT != 0 {
+        if x.cpu.state.efer & efer::LMA != 0 {
+            return Err(Exception::gp0().into());
+        }
+        return Err(Fault::Unsupported("IRET with NT=1 (task return) is not implemented yet"));
+    }
+    let ip = x.peek(0, size)?;
+    let cs_sel = x.peek(size as u64, size)? as u16;
+    let fl = x.peek(2 * size as u64, size)?;
+    if fl & flags::VM != 0 && x.cpu.state.cpl == 0 && mode != Mode::Long64 && size == 4 {
+        return Err(Fault::Unsupported("IRET to virtual-8086 mode is not implemented yet"));
+    }
+    let cpl = x.cpu.state.cpl;
+    let rpl = (cs_sel & 3) as u8;
+    let cs_err = Exception::gp(cs_sel as u32 & 0xfffc);
+    if cs_sel & 0xfffc == 0 {
+        return Err(Exception::gp0().into());
+    }
+    let d = match x.read_descriptor(cs_sel) {
+        Ok(r) => r?,
+        Err(()) => return Err(cs_err.into()),
+    };
+    if !d.is_code_or_data() || d.typ() & 8 == 0 || rpl < cpl {
+        return Err(cs_err.into());
+    }
+    let conforming = d.typ() & 4 != 0;
+    if (conforming && d.dpl() > rpl) || (!conforming && d.dpl() != rpl) {
+        return Err(cs_err.into());
+    }
+    if !d.present() {
+        return Err(Exception::np(cs_sel as u32 & 0xfffc).into());
+    }
+    let cs = d.to_segment(cs_sel);
+    let long_mode = x.cpu.state.efer & efer::LMA != 0;
+    let target_long = long_mode && cs.long();
+    if long_mode && cs.long() && cs.db() {
+        return Err(cs_err.into());
+    }
+    // 64-bit mode always pops SS:RSP; otherwise only on a return to an outer level.
+    let pops_stack = mode == Mode::Long64 || rpl > cpl;
+    let mut new_ss = None;
+    if pops_stack {
+        let sp = x.peek(3 * size as u64, size)?;
+        let ss_sel = x.peek(4 * size as u64, size)? as u16;
+        let ss_err = Exception::gp(ss_sel as u32 & 0xfffc);
+        let ss = if ss_sel & 0xfffc == 0 {
+            // A null SS is allowed only when returning to 64-bit code at CPL < 3.
+            if !(target_long && rpl != 3) {
+                return Err(Exception::gp(ss_sel as u32 & 0xfffc).into());
+            }
+            crate::segment::Segment { selector: ss_sel, base: 0, limit: 0, attr: attr::UNUSABLE | ((rpl as u32) << 5) }
+        } else {
+            let sd = match x.read_descriptor(ss_sel) {
+                Ok(r) => r?,
+                Err(()) => return Err(ss_err.into()),
+            };
+            let writable = sd.is_code_or_data() && sd.typ() & 8 == 0 && sd.typ() & 2 != 0;
+            if (ss_sel & 3) as u8 != rpl || sd.dpl() != rpl || !writable {
+                return Err(ss_err.into());
+            }
+            if !sd.present() {
+                return Err(Exception::ss(ss_sel as u32 & 0xfffc).into());
+            }
+            sd.to_segment(ss_sel)
+        };
+        new_ss = Some((ss, sp));
+    }
+    let target = if target_long { ip } else if cs.db() { ip & 0xffff_ffff } else { ip & 0xffff };
+    if target_long {
+        if !x.is_canonical(target) {
+            return Err(Exception::gp0().into());
+        }
+    } else if target > cs.limit as u64 {
+        return Err(Exception::gp0().into());
+    }
+    // Commit. Flags are written with the old CPL's rights (SDM IRET pseudocode).
+    let before = mode;
+    x.write_flags(fl, size);
+    if size >= 4 && cpl == 0 {
+        // CPL 0 may also restore VIF/VIP (VM was refused above).
+        let m = flags::VIF | flags::VIP;
+        x.cpu.state.rflags = (x.cpu.state.rflags & !m) | (fl & m);
+    }
+    x.cpu.state.seg[SegReg::Cs as usize] = cs;
+    x.cpu.state.cpl = rpl;
+    match new_ss {
+        Some((ss, sp)) => {
+            x.cpu.state.seg[SegReg::Ss as usize] = ss;
+            let m = if target_long { u64::MAX } else if ss.db() { 0xffff_ffff } else { 0xffff };
+            let old = x.cpu.state.gpr[4];
+            x.cpu.state.gpr[4] = (old & !m) | (sp & m);
+            if target_long {
+                x.cpu.state.gpr[4] = sp;
+            }
+        }
+        None => x.cpu.state.gpr[4] = x.stack_pointer_after(3 * size as i64),
+    }
+    if rpl > cpl {
+        // Segment registers the new level may not use become null (SDM IRET "RETURN-TO-OUTER").
+        for seg in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
+            let s = x.cpu.state.seg[seg as usize];
+            let data_or_nc = s.attr & attr::CODE == 0 || s.attr & attr::DC == 0;
+            if !s.unusable() && data_or_nc && s.dpl() < rpl {
+                let r = &mut x.cpu.state.seg[seg as usize];
+                r.selector = 0;
+                r.attr |= attr::UNUSABLE;
+            }
+        }
+    }
+    x.cpu.state.nmi_blocked = false;
+    x.cpu.poll_events = true;
+    x.branch(target);
+    x.note_mode_change(before);
+    Ok(())
+}
