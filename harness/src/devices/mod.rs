@@ -1,1 +1,20 @@
 //! PC devices behind the port-I/O/MMIO bus.
+//!
+//! Every device is a plain struct with its register handlers and a documented reset state.
+//! Devices never read host time: time-driven devices are moved forward by the machine with a
+//! virtual time in nanoseconds, and tell it their next deadline. Devices never know about
+//! CPUs: interrupt lines are levels that [`PcBus`] wires to the PIC.
+
+pub mod debug_exit;
+pub mod mmio;
+pub mod pc_bus;
+pub mod sink;
+pub mod uart;
+
+#[cfg(test)]
+mod tests;
+
+pub use debug_exit::ExitRequest;
+pub use mmio::{MmioDevice, MmioOverlap};
+pub use pc_bus::{PcBus, PcBusConfig};
+pub use sink::SerialSink;
