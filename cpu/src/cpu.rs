@@ -74,6 +74,30 @@ pub struct Cpu {
     pub(crate) delivering: Option<Exception>,
     pub(crate) rng_state: u64,
     reported: BTreeSet<u64>,
+    /// The last exceptions delivered (always kept: they explain triple faults and hangs).
+    pub recent_exceptions: RecentExceptions,
+}
+
+/// A small ring of the most recent exceptions: (vector, error code, RIP, instruction count).
+#[derive(Debug, Clone, Default)]
+pub struct RecentExceptions {
+    ring: [(u8, Option<u32>, u64, u64); 8],
+    len: usize,
+    next: usize,
+}
+
+impl RecentExceptions {
+    /// Records one exception.
+    pub fn push(&mut self, vector: u8, error_code: Option<u32>, rip: u64, retired: u64) {
+        self.ring[self.next] = (vector, error_code, rip, retired);
+        self.next = (self.next + 1) % self.ring.len();
+        self.len = (self.len + 1).min(self.ring.len());
+    }
+    /// Oldest first: (vector, error code, RIP, instructions retired before it).
+    pub fn iter(&self) -> impl Iterator<Item = (u8, Option<u32>, u64, u64)> + '_ {
+        let start = (self.next + self.ring.len() - self.len) % self.ring.len();
+        (0..self.len).map(move |i| self.ring[(start + i) % self.ring.len()])
+    }
 }
 
 /// An instruction's view of the machine: the vCPU plus the memory and devices it reaches.
@@ -117,6 +141,7 @@ impl Cpu {
             delivering: None,
             rng_state,
             reported: BTreeSet::new(),
+            recent_exceptions: RecentExceptions::default(),
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
         cpu.refresh_paging();

@@ -65,6 +65,8 @@ impl Exec<'_> {
             self.cpu.state.cr2 = cr2;
         }
         let rip = self.cpu.state.rip;
+        let retired = self.cpu.retired;
+        self.cpu.recent_exceptions.push(e.vector, e.error_code, rip, retired);
         self.cpu.emit(|| Event::Exception { vector: e.vector, error_code: e.error_code, rip, cr2: e.cr2 });
         let r = self.deliver(e.vector, EventKind::Exception, e.error_code, rip);
         self.finish_delivery(r);

@@ -28,7 +28,7 @@ pub mod sandbox;
 pub mod segment;
 pub mod state;
 
-pub use cpu::{Cpu, CpuConfig, Exec, StopReason};
+pub use cpu::{Cpu, CpuConfig, Exec, RecentExceptions, StopReason};
 pub use events::Event;
 pub use exception::{Exception, Fault};
 pub use state::{Activity, CpuState, Mode};

@@ -1,4 +1,12 @@
 //! hvbench: the machine, its loaders and devices, traces, and the `hvbench` command.
 
+pub mod cli;
 pub mod devices;
+pub mod dump;
+pub mod exit_status;
 pub mod loader;
+pub mod machine;
+pub mod trace;
+
+pub use exit_status::Outcome;
+pub use machine::{Machine, MachineConfig, MachineError};

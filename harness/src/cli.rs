@@ -1,0 +1,178 @@
+//! The `hvbench` command line.
+
+use crate::devices::sink::SerialSink;
+use crate::dump;
+use crate::exit_status::{self, Outcome};
+use crate::loader::BootModule;
+use crate::machine::{Machine, MachineConfig, MAX_CPUS};
+use crate::trace;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// hvbench: a deterministic, cycle-level x86-64 emulator with Intel VT-x, and a test bench
+/// for hypervisors.
+#[derive(Debug, Parser)]
+#[command(name = "hvbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a multiboot or multiboot2 kernel (like `qemu-system-x86_64 -kernel`) and run it.
+    ///
+    /// Exit status: the guest's isa-debug-exit status as QEMU gives it ((v << 1) | 1), 0 for a
+    /// power-off, 4 for an image that cannot be loaded, 6 for a triple fault, 8 when
+    /// --max-instructions runs out, 10 for a deadlock, 12 when the guest used something hvbench
+    /// does not model, 2 for a bad option, 14 for an internal error.
+    ///
+    /// Example: hvbench run examples/hello/hello.elf --append "verbose" --max-instructions 1000000
+    Run(RunArgs),
+}
+
+/// Options of `hvbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The kernel: an ELF32 or ELF64 file with a multiboot or multiboot2 header (or a
+    /// multiboot a.out-kludge image). Example: examples/hello/hello.elf
+    pub kernel: PathBuf,
+    /// Text after the kernel's path on the multiboot command line (as QEMU's -append).
+    /// Example: --append "console=ttyS0 debug"
+    #[arg(long, value_name = "ARGS", default_value = "")]
+    pub append: String,
+    /// A boot module, optionally with its string after '='. Repeat for several, in order.
+    /// Example: --module guest.elf="guest.elf mode=test"
+    #[arg(long = "module", value_name = "FILE[=CMDLINE]")]
+    pub modules: Vec<String>,
+    /// Number of vCPUs, 1 to 64. APs wait for INIT-SIPI-SIPI. Example: --smp 4
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub smp: usize,
+    /// RAM size: bytes, or with a K, M or G suffix (KiB, MiB, GiB). Example: --memory 512M
+    #[arg(long, default_value = "128M", value_name = "SIZE", value_parser = parse_size)]
+    pub memory: u64,
+    /// CPU model. Only "default" exists yet. Example: --cpu default
+    #[arg(long, default_value = "default", value_name = "PROFILE")]
+    pub cpu: String,
+    /// Where COM1 output goes: stdio, none, or a file path. Example: --serial out.txt
+    #[arg(long, default_value = "stdio", value_name = "stdio|none|FILE")]
+    pub serial: String,
+    /// Stop after this many instructions (all vCPUs together). Example: --max-instructions 50000000
+    #[arg(long, value_name = "N")]
+    pub max_instructions: Option<u64>,
+    /// Write a trace of architectural events (exceptions, interrupts, mode changes, ...) to
+    /// FILE, one line each. Example: --trace run.trace
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+/// Parses "4096", "64K", "128M", "2G" (binary units; an optional trailing "iB"/"B").
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("'{s}' is not a size: use bytes or a number with K, M or G (e.g. 512M)"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A user error: message and exit status.
+struct UserError(String, i32);
+
+/// Runs the command line and returns the process exit status.
+pub fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => match run(args) {
+            Ok(status) => status,
+            Err(UserError(msg, status)) => {
+                eprintln!("hvbench: {msg}");
+                status
+            }
+        },
+    }
+}
+
+fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, UserError> {
+    std::fs::read(path).map_err(|e| UserError(format!("cannot read {what} '{}': {e}", path.display()), exit_status::BAD_IMAGE))
+}
+
+fn run(args: RunArgs) -> Result<i32, UserError> {
+    if args.cpu != "default" {
+        return Err(UserError(format!("--cpu '{}': unknown CPU profile (available: default)", args.cpu), exit_status::BAD_OPTION));
+    }
+    if args.smp == 0 || args.smp > MAX_CPUS {
+        return Err(UserError(format!("--smp {}: hvbench supports 1 to {MAX_CPUS} vCPUs", args.smp), exit_status::BAD_OPTION));
+    }
+    let serial = match args.serial.as_str() {
+        "stdio" => SerialSink::Stdout,
+        "none" => SerialSink::None,
+        path => {
+            let f = std::fs::File::create(path)
+                .map_err(|e| UserError(format!("--serial: cannot create '{path}': {e}"), exit_status::BAD_OPTION))?;
+            SerialSink::File(std::io::BufWriter::new(f))
+        }
+    };
+    let mut trace_out = match &args.trace {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| {
+            UserError(format!("--trace: cannot create '{}': {e}", p.display()), exit_status::BAD_OPTION)
+        })?)),
+        None => None,
+    };
+    let kernel_path = args.kernel.display().to_string();
+    let image = read_file(&args.kernel, "kernel")?;
+    let mut modules = Vec::new();
+    for m in &args.modules {
+        let (file, cmdline) = match m.split_once('=') {
+            Some((f, c)) => (f.to_string(), c.to_string()),
+            None => (m.clone(), m.clone()),
+        };
+        let data = read_file(std::path::Path::new(&file), "module")?;
+        modules.push(BootModule { data, cmdline });
+    }
+    let cfg = MachineConfig {
+        memory: args.memory,
+        cpus: args.smp,
+        serial,
+        max_instructions: args.max_instructions,
+        trace: trace_out.is_some(),
+        ..MachineConfig::default()
+    };
+    let mut m = Machine::new(cfg).map_err(|e| UserError(e.to_string(), exit_status::BAD_OPTION))?;
+    m.load_multiboot(&kernel_path, &image, &args.append, &modules)
+        .map_err(|e| UserError(e.to_string(), exit_status::BAD_IMAGE))?;
+    let outcome = m.run();
+    let mut reported = std::collections::BTreeSet::new();
+    for r in m.take_records() {
+        if let hvbench_cpu::Event::Unimplemented { rip, text } = &r.event {
+            if reported.insert((*rip, text.clone())) {
+                eprintln!("hvbench: vCPU {} at rip={rip:#x}: unimplemented instruction `{text}` (the guest got #UD)", r.cpu);
+            }
+        }
+        if let Some(out) = &mut trace_out {
+            let _ = writeln!(out, "{}", trace::line(&r));
+        }
+    }
+    if let Some(mut out) = trace_out {
+        let _ = writeln!(out, "end {}", outcome.describe());
+        out.flush().map_err(|e| UserError(format!("--trace: write failed: {e}"), exit_status::INTERNAL))?;
+    }
+    match &outcome {
+        Outcome::TripleFault { .. } | Outcome::Deadlock | Outcome::Unsupported { .. } | Outcome::BudgetExhausted => {
+            eprintln!("hvbench: {}", outcome.describe());
+            if !matches!(outcome, Outcome::BudgetExhausted) {
+                for (i, c) in m.cpus.iter().enumerate() {
+                    eprint!("{}", dump::cpu_state(i, c));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(outcome.exit_status())
+}
