@@ -5,13 +5,14 @@ use crate::cost::{CostModel, FlatCost};
 use crate::events::Event;
 use crate::exception::{Exception, Fault};
 use crate::exec;
-use crate::icache::{self, Decoded, ICache};
+use crate::icache::{self, Block, BlockCache, Decoded, MAX_BLOCK};
 use crate::state::{Activity, CpuState, Mode};
 use hvbench_mmu::paging::{AccessKind, PagingContext, PagingMode};
 use hvbench_mmu::tlb::Tlb;
 use hvbench_mmu::{Bus, CpuIndex, PhysAddr, PhysMem};
 use iced_x86::{Decoder, DecoderError, DecoderOptions};
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Static configuration of a vCPU.
@@ -61,7 +62,10 @@ pub struct Cpu {
     pub trace: bool,
     pub(crate) events: Vec<Event>,
     pub(crate) tlb: Tlb,
-    pub(crate) icache: ICache,
+    pub(crate) icache: BlockCache,
+    /// Set when the block being executed may no longer describe what runs next (paging,
+    /// mode or TLB changed).
+    pub(crate) break_block: bool,
     /// Paging context derived from CR0/CR3/CR4/EFER; refreshed when they change.
     pub(crate) paging: PagingContext,
     /// RIP of the instruction after the one executing (branch handlers replace it).
@@ -123,7 +127,8 @@ impl Cpu {
             trace: false,
             events: Vec::new(),
             tlb: Tlb::new(),
-            icache: ICache::new(),
+            icache: BlockCache::new(),
+            break_block: false,
             paging: PagingContext {
                 mode: PagingMode::Disabled,
                 cr3: 0,
@@ -179,6 +184,7 @@ impl Cpu {
     /// Recomputes the paging context after CR0, CR3, CR4 or EFER changed.
     pub(crate) fn refresh_paging(&mut self) {
         use crate::regs::{cr0, cr4, efer};
+        self.break_block = true;
         let s = &self.state;
         let mode = if s.cr0 & cr0::PG == 0 {
             PagingMode::Disabled
@@ -217,7 +223,13 @@ impl Cpu {
             if x.cpu.state.activity != Activity::Active {
                 return StopReason::Inactive;
             }
-            x.step();
+            match x.fetch_block() {
+                Ok(Fetched::Block(b)) => x.execute_block(&b, end),
+                Ok(Fetched::Single(d)) => {
+                    x.execute(&d);
+                }
+                Err(f) => x.fault(f, x.cpu.state.rip),
+            }
             if let Some(r) = x.cpu.stop.take() {
                 return r;
             }
@@ -226,19 +238,50 @@ impl Cpu {
     }
 }
 
+/// What instruction fetch found at CS:RIP.
+enum Fetched {
+    /// A cached (or newly decoded) block.
+    Block(Rc<Block>),
+    /// One instruction that crosses a page boundary or lies outside RAM.
+    Single(Decoded),
+}
+
 impl Exec<'_> {
-    /// Executes one instruction (or delivers the exception it raises).
+    /// Runs the instructions of `b` from its start while execution stays on the block's path.
     #[inline(always)]
-    pub fn step(&mut self) {
+    fn execute_block(&mut self, b: &Block, end: u64) {
+        let epoch = self.mem.code_epoch();
+        self.cpu.break_block = false;
+        for d in b.insns.iter() {
+            let next = self.cpu.state.rip.wrapping_add(d.len as u64);
+            if !self.execute(d) {
+                return;
+            }
+            // Leave the block when control went elsewhere, when something asked for the
+            // machine's or the event logic's attention, or when code may have changed.
+            if self.cpu.state.rip != next
+                || self.cpu.poll_events
+                || self.cpu.break_block
+                || self.cpu.stop.is_some()
+                || self.cpu.retired >= end
+                || self.mem.code_epoch() != epoch
+                || self.cpu.state.activity != Activity::Active
+            {
+                return;
+            }
+        }
+    }
+
+    /// Executes one decoded instruction (or delivers the exception it raises). Returns
+    /// whether it completed normally.
+    #[inline(always)]
+    fn execute(&mut self, d: &Decoded) -> bool {
         let start = self.cpu.state.rip;
         let shadow = self.cpu.state.shadow;
-        let r = self.fetch_decode().and_then(|d| {
-            let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
-            self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
-            self.cpu.cycles += d.cost as u64;
-            (d.handler)(self, &d.insn)
-        });
-        match r {
+        let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
+        self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
+        self.cpu.cycles += d.cost as u64;
+        match (d.handler)(self, &d.insn) {
             Ok(()) => {
                 self.cpu.state.rip = self.cpu.next_rip;
                 self.cpu.retired += 1;
@@ -249,25 +292,36 @@ impl Exec<'_> {
                 }
                 if self.cpu.state.rflags & crate::flags::TF != 0 {
                     self.single_step_trap();
+                    return false;
                 }
+                true
             }
-            Err(Fault::Exception(e)) => {
+            Err(f) => {
+                self.fault(f, start);
+                false
+            }
+        }
+    }
+
+    /// Handles an instruction (or fetch) that ended with `f`.
+    #[cold]
+    fn fault(&mut self, f: Fault, start: u64) {
+        match f {
+            Fault::Exception(e) => {
                 self.cpu.state.rip = start;
                 self.deliver_exception(e);
             }
-            Err(Fault::Diverted) => {
-                self.cpu.retired += 1;
-            }
-            Err(Fault::Unsupported(what)) => {
+            Fault::Diverted => self.cpu.retired += 1,
+            Fault::Unsupported(what) => {
                 self.cpu.state.rip = start;
                 self.cpu.stop = Some(StopReason::Unsupported(what));
             }
         }
     }
 
-    /// Finds the decoded instruction at CS:RIP, decoding and caching it on a miss.
+    /// Finds the decoded code at CS:RIP, decoding and caching a block on a miss.
     #[inline(always)]
-    fn fetch_decode(&mut self) -> Result<Decoded, Fault> {
+    fn fetch_block(&mut self) -> Result<Fetched, Fault> {
         let mode = self.cpu.state.mode();
         if mode == Mode::Virtual8086 {
             return Err(Fault::Unsupported("virtual-8086 mode (RFLAGS.VM=1) is not implemented yet"));
@@ -277,48 +331,85 @@ impl Exec<'_> {
         let la = self.code_linear(rip, 1)?;
         let pa = self.translate(la, AccessKind::Execute)?;
         let key = icache::key(pa, bitness);
-        if let Some(d) = self.cpu.icache.lookup(self.mem, pa, key) {
-            let d = *d;
+        if let Some(b) = self.cpu.icache.lookup(self.mem, pa, key) {
             if bitness != 64 {
-                self.code_limit_check(rip, d.len)?;
+                // The block was decoded under some CS limit; check this entry's limit now.
+                let bytes: u64 = b.insns.iter().map(|d| d.len as u64).sum();
+                if rip.wrapping_add(bytes - 1) > self.cpu.state.seg(crate::segment::SegReg::Cs).limit as u64 {
+                    let d = b.insns[0];
+                    self.code_limit_check(rip, d.len)?;
+                    return Ok(Fetched::Single(d));
+                }
             }
-            return Ok(d);
+            return Ok(Fetched::Block(b));
         }
-        self.decode_at(la, pa, key, bitness)
+        self.decode_block(la, pa, key, bitness)
     }
 
-    /// The slow path: fetch up to 15 bytes (crossing into the next page only if needed).
+    /// The slow path: decode instructions from `pa` up to a control transfer, the page end or
+    /// [`MAX_BLOCK`] instructions. The first instruction may cross into the next page (then it
+    /// is returned on its own, uncached).
     #[cold]
-    fn decode_at(&mut self, la: u64, pa: PhysAddr, key: u64, bitness: u32) -> Result<Decoded, Fault> {
+    fn decode_block(&mut self, la: u64, pa: PhysAddr, key: u64, bitness: u32) -> Result<Fetched, Fault> {
+        let first = self.decode_one(la, pa, bitness)?;
+        let in_ram = self.mem.is_ram(pa, first.len as u64);
+        if (la & 0xfff) + first.len as u64 > 0x1000 || !in_ram {
+            return Ok(Fetched::Single(first));
+        }
+        let limit = if bitness == 64 { u64::MAX } else { self.cpu.state.seg(crate::segment::SegReg::Cs).limit as u64 };
+        let mut rip = self.cpu.state.rip.wrapping_add(first.len as u64);
+        let mut off = (pa.0 & 0xfff) + first.len as u64;
+        let mut insns = Vec::with_capacity(8);
+        let mut last = first;
+        insns.push(first);
+        while insns.len() < MAX_BLOCK && last.insn.flow_control() == iced_x86::FlowControl::Next && off < 0x1000 {
+            let bytes = match self.mem.slice(PhysAddr((pa.0 & !0xfff) + off), (0x1000 - off).min(15) as usize) {
+                Some(b) => b,
+                None => break,
+            };
+            let (insn, err) = decode(bitness, bytes);
+            if err != DecoderError::None {
+                break;
+            }
+            let len = insn.len() as u8;
+            if rip.wrapping_add(len as u64 - 1) > limit {
+                break;
+            }
+            last = self.decoded(insn);
+            insns.push(last);
+            rip = rip.wrapping_add(len as u64);
+            off += len as u64;
+        }
+        Ok(Fetched::Block(self.cpu.icache.insert(self.mem, pa, key, insns)))
+    }
+
+    fn decoded(&self, insn: iced_x86::Instruction) -> Decoded {
+        Decoded { insn, handler: exec::handler_for(&insn), len: insn.len() as u8, cost: self.cpu.config.cost.cost(&insn).max(1) }
+    }
+
+    /// Decodes the instruction at linear `la` (physical `pa`), fetching from the next page
+    /// only if the instruction extends there.
+    fn decode_one(&mut self, la: u64, pa: PhysAddr, bitness: u32) -> Result<Decoded, Fault> {
         let mut buf = [0u8; 15];
         let in_page = (0x1000 - (la & 0xfff)).min(15) as usize;
         self.fetch_phys(pa, &mut buf[..in_page]);
-        let mut avail = in_page;
-        let mut insn = decode(bitness, &buf[..avail]);
-        let mut crossed = false;
-        if insn.1 == DecoderError::NoMoreBytes && in_page < 15 {
+        let mut r = decode(bitness, &buf[..in_page]);
+        if r.1 == DecoderError::NoMoreBytes && in_page < 15 {
             let next_la = self.wrap_linear(la.wrapping_add(in_page as u64));
             let pa2 = self.translate(next_la, AccessKind::Execute)?;
             self.fetch_phys(pa2, &mut buf[in_page..]);
-            avail = 15;
-            insn = decode(bitness, &buf[..avail]);
-            crossed = true;
+            r = decode(bitness, &buf);
         }
-        let (insn, err) = insn;
+        let (insn, err) = r;
         if err != DecoderError::None {
             // More than 15 bytes of prefixes and opcode: #GP(0) (SDM Vol. 2A 2.3.11);
             // anything else undecodable: #UD.
             return Err(if err == DecoderError::NoMoreBytes { Exception::gp0() } else { Exception::ud() }.into());
         }
-        let len = insn.len() as u8;
         if bitness != 64 {
-            self.code_limit_check(self.cpu.state.rip, len)?;
+            self.code_limit_check(self.cpu.state.rip, insn.len() as u8)?;
         }
-        let d = Decoded { insn, handler: exec::handler_for(&insn), len, cost: self.cpu.config.cost.cost(&insn).max(1) };
-        if !crossed && self.mem.is_ram(pa, len as u64) {
-            self.cpu.icache.insert(self.mem, pa, key, d);
-        }
-        Ok(d)
+        Ok(self.decoded(insn))
     }
 
     /// Reads code bytes from RAM or, for code outside RAM, from the bus.

@@ -60,20 +60,25 @@ pub const fn sign_extend(v: u64, size: u32) -> u64 {
     (((v << shift) as i64) >> shift) as u64
 }
 
-/// PF, ZF and SF of `result` (already masked to `size`).
+/// PF for each value of a result's low byte: set when the byte has an even number of ones.
+static PARITY: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if (i as u8).count_ones() % 2 == 0 { PF as u8 } else { 0 };
+        i += 1;
+    }
+    t
+};
+
+/// PF, ZF and SF of `result` (only its low `size` bytes count).
 #[inline(always)]
 pub fn szp(result: u64, size: u32) -> u64 {
-    let mut f = 0;
-    if (result as u8).count_ones() % 2 == 0 {
-        f |= PF;
-    }
-    if result & mask(size) == 0 {
-        f |= ZF;
-    }
-    if result & sign_bit(size) != 0 {
-        f |= SF;
-    }
-    f
+    let r = result & mask(size);
+    let pf = PARITY[(r & 0xff) as usize] as u64;
+    let zf = ((r == 0) as u64) << 6;
+    let sf = (r >> (size * 8 - 1)) << 7;
+    pf | zf | sf
 }
 
 /// Result and flags of `a + b + carry` on `size` bytes (ADD, ADC, INC without CF).
@@ -81,19 +86,13 @@ pub fn szp(result: u64, size: u32) -> u64 {
 pub fn add(a: u64, b: u64, carry: u64, size: u32) -> (u64, u64) {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
-    let wide = (a as u128) + (b as u128) + carry as u128;
-    let r = (wide as u64) & m;
-    let mut f = szp(r, size);
-    if wide > m as u128 {
-        f |= CF;
-    }
-    if (a ^ b ^ r) & 0x10 != 0 {
-        f |= AF;
-    }
-    if (!(a ^ b) & (a ^ r)) & sign_bit(size) != 0 {
-        f |= OF;
-    }
-    (r, f)
+    let full = a.wrapping_add(b).wrapping_add(carry);
+    let r = full & m;
+    // Carry out of the operand: for 64 bits the sum wrapped; for narrower sizes it spilled.
+    let cf = if size == 8 { (full < a || (carry != 0 && full == a)) as u64 } else { (full >> (size * 8)) & 1 };
+    let af = (a ^ b ^ r) & AF;
+    let of = (((!(a ^ b) & (a ^ r)) >> (size * 8 - 1)) & 1) << 11;
+    (r, szp(r, size) | cf | af | of)
 }
 
 /// Result and flags of `a - b - borrow` on `size` bytes (SUB, SBB, CMP, NEG, DEC).
@@ -102,17 +101,10 @@ pub fn sub(a: u64, b: u64, borrow: u64, size: u32) -> (u64, u64) {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
     let r = a.wrapping_sub(b).wrapping_sub(borrow) & m;
-    let mut f = szp(r, size);
-    if (a as u128) < (b as u128) + borrow as u128 {
-        f |= CF;
-    }
-    if (a ^ b ^ r) & 0x10 != 0 {
-        f |= AF;
-    }
-    if ((a ^ b) & (a ^ r)) & sign_bit(size) != 0 {
-        f |= OF;
-    }
-    (r, f)
+    let cf = (a < b || (borrow != 0 && a == b)) as u64;
+    let af = (a ^ b ^ r) & AF;
+    let of = ((((a ^ b) & (a ^ r)) >> (size * 8 - 1)) & 1) << 11;
+    (r, szp(r, size) | cf | af | of)
 }
 
 /// Flags of a logical result (AND, OR, XOR, TEST): CF=OF=0, AF undefined (left 0).
@@ -152,6 +144,42 @@ mod tests {
         let (r, f) = sub(5, u64::MAX, 1, 8);
         assert_eq!(r, 5);
         assert_ne!(f & CF, 0);
+    }
+
+    #[test]
+    fn flags_match_a_wide_reference_for_edge_values() {
+        // Reference: the SDM's definitions computed in u128 arithmetic.
+        let vals = [0u64, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, u64::MAX >> 1, 1 << 63, u64::MAX];
+        for size in [1u32, 2, 4, 8] {
+            let m = mask(size);
+            for &a in &vals {
+                for &b in &vals {
+                    for c in 0..2u64 {
+                        let (a, b) = (a & m, b & m);
+                        let wide = a as u128 + b as u128 + c as u128;
+                        let r = (wide as u64) & m;
+                        let sign = sign_bit(size);
+                        let mut f = 0;
+                        if wide > m as u128 { f |= CF; }
+                        if r == 0 { f |= ZF; }
+                        if r & sign != 0 { f |= SF; }
+                        if (r as u8).count_ones() % 2 == 0 { f |= PF; }
+                        if (a ^ b ^ r) & 0x10 != 0 { f |= AF; }
+                        if (a & sign == b & sign) && (r & sign != a & sign) { f |= OF; }
+                        assert_eq!(add(a, b, c, size), (r, f), "add {a:#x}+{b:#x}+{c} size {size}");
+                        let r = a.wrapping_sub(b).wrapping_sub(c) & m;
+                        let mut f = 0;
+                        if (a as u128) < b as u128 + c as u128 { f |= CF; }
+                        if r == 0 { f |= ZF; }
+                        if r & sign != 0 { f |= SF; }
+                        if (r as u8).count_ones() % 2 == 0 { f |= PF; }
+                        if (a ^ b ^ r) & 0x10 != 0 { f |= AF; }
+                        if (a & sign != b & sign) && (r & sign != a & sign) { f |= OF; }
+                        assert_eq!(sub(a, b, c, size), (r, f), "sub {a:#x}-{b:#x}-{c} size {size}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! The decoded-instruction cache: iced-x86 decodes an instruction once per (physical address,
-//! code size); later executions reuse the decoded form and the handler chosen for it.
+//! The decoded-block cache: iced-x86 decodes straight-line code once per (physical address,
+//! code size); later executions reuse the decoded instructions and the handlers chosen for
+//! them, translating the code address once per block instead of once per instruction.
 //!
-//! Direct-mapped. An entry is valid while its page's code generation in [`PhysMem`] is the one
-//! it was decoded under: any write to the page (by any vCPU, a device or the loader) bumps the
-//! generation, so self-modifying and DMA-loaded code is re-decoded. Instructions that straddle
-//! a page boundary are not cached.
+//! A block is a run of instructions within one 4-KiByte page, ending after a control
+//! transfer, at the page end, or at [`MAX_BLOCK`] instructions. It stays valid while its
+//! page's code generation in [`PhysMem`] is the one it was decoded under: any write to the
+//! page (by any vCPU, a device or the loader) bumps the generation, so self-modifying and
+//! DMA-loaded code is re-decoded. The run loop also stops a block early when a write to any
+//! code page happens while it runs (see [`PhysMem::code_epoch`]). Instructions that straddle
+//! a page boundary are decoded on their own and never cached.
 //!
 //! Instructions are decoded with IP = 0, so cached branch targets and RIP-relative
 //! displacements are relative to the instruction's own start and stay right when one physical
@@ -13,8 +17,11 @@
 use crate::exec::Handler;
 use hvbench_mmu::{PhysAddr, PhysMem};
 use iced_x86::Instruction;
+use std::rc::Rc;
 
-const ENTRIES: usize = 1 << 15;
+const ENTRIES: usize = 1 << 13;
+/// The most instructions a block holds.
+pub const MAX_BLOCK: usize = 64;
 
 /// One decoded instruction with what execution needs.
 #[derive(Clone, Copy)]
@@ -29,20 +36,20 @@ pub struct Decoded {
     pub cost: u8,
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    /// Physical address << 2 | code-size index, +1 (0 = empty).
+/// A run of decoded instructions from one page.
+pub struct Block {
     key: u64,
     generation: u32,
-    d: Decoded,
+    /// The instructions, in address order.
+    pub insns: Box<[Decoded]>,
 }
 
 /// The cache.
-pub struct ICache {
-    entries: Box<[Option<Entry>]>,
+pub struct BlockCache {
+    entries: Box<[Option<Rc<Block>>]>,
 }
 
-impl Default for ICache {
+impl Default for BlockCache {
     fn default() -> Self {
         Self::new()
     }
@@ -54,7 +61,7 @@ pub fn key(pa: PhysAddr, bitness: u32) -> u64 {
     ((pa.0 << 2) | (bitness as u64 >> 5)) + 1
 }
 
-impl ICache {
+impl BlockCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self { entries: vec![None; ENTRIES].into_boxed_slice() }
@@ -62,21 +69,24 @@ impl ICache {
 
     #[inline(always)]
     fn slot(key: u64) -> usize {
-        ((key >> 2) ^ (key >> 17)) as usize & (ENTRIES - 1)
+        ((key >> 2) ^ (key >> 15)) as usize & (ENTRIES - 1)
     }
 
-    /// The cached instruction at `pa`, if still valid.
+    /// The cached block starting at `pa`, if still valid.
     #[inline(always)]
-    pub fn lookup(&self, mem: &PhysMem, pa: PhysAddr, key: u64) -> Option<&Decoded> {
-        let e = self.entries[Self::slot(key)].as_ref()?;
-        if e.key == key && mem.code_generation(pa) == Some(e.generation) { Some(&e.d) } else { None }
+    pub fn lookup(&self, mem: &PhysMem, pa: PhysAddr, key: u64) -> Option<Rc<Block>> {
+        let b = self.entries[Self::slot(key)].as_ref()?;
+        if b.key == key && mem.code_generation(pa) == Some(b.generation) { Some(b.clone()) } else { None }
     }
 
-    /// Caches `d`, decoded from RAM at `pa` (which must be RAM: the page is marked as code).
-    pub fn insert(&mut self, mem: &mut PhysMem, pa: PhysAddr, key: u64, d: Decoded) {
-        if let Some(generation) = mem.mark_code(pa) {
-            self.entries[Self::slot(key)] = Some(Entry { key, generation, d });
+    /// Caches a block decoded from RAM at `pa` (the page is marked as holding code).
+    pub fn insert(&mut self, mem: &mut PhysMem, pa: PhysAddr, key: u64, insns: Vec<Decoded>) -> Rc<Block> {
+        let generation = mem.mark_code(pa).unwrap_or(0);
+        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice() });
+        if mem.is_ram(pa, 1) {
+            self.entries[Self::slot(key)] = Some(b.clone());
         }
+        b
     }
 
     /// Drops everything (snapshot restore).

@@ -44,6 +44,8 @@ pub struct PhysMem {
     high_size: u64,
     /// Per page: generation, low bit set while decoded code is cached from the page.
     code_gen: Vec<u32>,
+    /// Bumped whenever any code page is written (see [`Self::code_epoch`]).
+    code_epoch: u64,
 }
 
 impl PhysMem {
@@ -64,6 +66,7 @@ impl PhysMem {
             low_size,
             high_size: size - low_size,
             code_gen: vec![0; (size >> PAGE_SHIFT) as usize],
+            code_epoch: 0,
         })
     }
 
@@ -201,8 +204,17 @@ impl PhysMem {
         for g in &mut self.code_gen[first..=last] {
             if *g & 1 != 0 {
                 *g = g.wrapping_add(1);
+                self.code_epoch += 1;
             }
         }
+    }
+
+    /// A counter bumped by every write to a page that holds cached code. A CPU running a
+    /// decoded block compares it before and after each instruction: a change means the block
+    /// (or another) may now be stale.
+    #[inline(always)]
+    pub fn code_epoch(&self) -> u64 {
+        self.code_epoch
     }
 
     /// The whole backing store, low RAM first (snapshots and hashing).

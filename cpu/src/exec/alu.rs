@@ -5,9 +5,12 @@ use super::Handler;
 use crate::cpu::Exec;
 use crate::exception::Result;
 use crate::flags::{self, CF, STATUS};
-use iced_x86::{Instruction, Mnemonic};
+use iced_x86::{Instruction, Mnemonic, OpKind};
 
 pub(super) fn handler(i: &Instruction) -> Option<Handler> {
+    if let Some(h) = fast_handler(i).or_else(|| incdec_fast(i)) {
+        return Some(h);
+    }
     Some(match i.mnemonic() {
         Mnemonic::Add => add,
         Mnemonic::Adc => adc,
@@ -98,5 +101,133 @@ fn neg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 fn not(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let a = x.read_op(i, 0)?;
     x.write_op(i, 0, !a)?;
+    Ok(())
+}
+
+// Register-destination forms, chosen at decode time: the operation and size are constants,
+// so the hot loop does no operand-kind dispatch. Same semantics as the generic handlers.
+
+const OP_ADD: u8 = 0;
+const OP_ADC: u8 = 1;
+const OP_SUB: u8 = 2;
+const OP_SBB: u8 = 3;
+const OP_CMP: u8 = 4;
+const OP_AND: u8 = 5;
+const OP_OR: u8 = 6;
+const OP_XOR: u8 = 7;
+const OP_TEST: u8 = 8;
+
+/// A specialised handler for `op reg, reg` / `op reg, imm`, if `i` is one.
+fn fast_handler(i: &Instruction) -> Option<Handler> {
+    if i.op_count() != 2 || i.op0_kind() != OpKind::Register || i.has_lock_prefix() {
+        return None;
+    }
+    let imm = match i.op1_kind() {
+        OpKind::Register => false,
+        OpKind::Immediate8
+        | OpKind::Immediate16
+        | OpKind::Immediate32
+        | OpKind::Immediate8to16
+        | OpKind::Immediate8to32
+        | OpKind::Immediate8to64
+        | OpKind::Immediate32to64 => true,
+        _ => return None,
+    };
+    let op = match i.mnemonic() {
+        Mnemonic::Add => OP_ADD,
+        Mnemonic::Adc => OP_ADC,
+        Mnemonic::Sub => OP_SUB,
+        Mnemonic::Sbb => OP_SBB,
+        Mnemonic::Cmp => OP_CMP,
+        Mnemonic::And => OP_AND,
+        Mnemonic::Or => OP_OR,
+        Mnemonic::Xor => OP_XOR,
+        Mnemonic::Test => OP_TEST,
+        _ => return None,
+    };
+    macro_rules! pick {
+        ($op:expr, $size:expr) => {
+            match ($op, imm) {
+                (OP_ADD, false) => alu_reg::<OP_ADD, $size, false>,
+                (OP_ADD, true) => alu_reg::<OP_ADD, $size, true>,
+                (OP_ADC, false) => alu_reg::<OP_ADC, $size, false>,
+                (OP_ADC, true) => alu_reg::<OP_ADC, $size, true>,
+                (OP_SUB, false) => alu_reg::<OP_SUB, $size, false>,
+                (OP_SUB, true) => alu_reg::<OP_SUB, $size, true>,
+                (OP_SBB, false) => alu_reg::<OP_SBB, $size, false>,
+                (OP_SBB, true) => alu_reg::<OP_SBB, $size, true>,
+                (OP_CMP, false) => alu_reg::<OP_CMP, $size, false>,
+                (OP_CMP, true) => alu_reg::<OP_CMP, $size, true>,
+                (OP_AND, false) => alu_reg::<OP_AND, $size, false>,
+                (OP_AND, true) => alu_reg::<OP_AND, $size, true>,
+                (OP_OR, false) => alu_reg::<OP_OR, $size, false>,
+                (OP_OR, true) => alu_reg::<OP_OR, $size, true>,
+                (OP_XOR, false) => alu_reg::<OP_XOR, $size, false>,
+                (OP_XOR, true) => alu_reg::<OP_XOR, $size, true>,
+                (_, false) => alu_reg::<OP_TEST, $size, false>,
+                (_, true) => alu_reg::<OP_TEST, $size, true>,
+            }
+        };
+    }
+    Some(match i.op0_register().size() {
+        1 => pick!(op, 1),
+        2 => pick!(op, 2),
+        4 => pick!(op, 4),
+        _ => pick!(op, 8),
+    })
+}
+
+#[inline(always)]
+fn alu_reg<const OP: u8, const SIZE: u32, const IMM: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let d = i.op0_register();
+    let a = x.reg(d);
+    let b = if IMM { i.immediate(1) } else { x.reg(i.op1_register()) };
+    let cf = x.cpu.state.rflags & CF;
+    let m = flags::mask(SIZE);
+    let (r, f) = match OP {
+        OP_ADD => flags::add(a, b, 0, SIZE),
+        OP_ADC => flags::add(a, b, cf, SIZE),
+        OP_SUB | OP_CMP => flags::sub(a, b, 0, SIZE),
+        OP_SBB => flags::sub(a, b, cf, SIZE),
+        OP_AND | OP_TEST => (a & b & m, flags::logic(a & b, SIZE)),
+        OP_OR => ((a | b) & m, flags::logic(a | b, SIZE)),
+        _ => ((a ^ b) & m, flags::logic(a ^ b, SIZE)),
+    };
+    if OP != OP_CMP && OP != OP_TEST {
+        x.set_reg(d, r);
+    }
+    x.set_flags(STATUS, f);
+    Ok(())
+}
+
+/// INC/DEC of a register, chosen at decode time.
+pub(super) fn incdec_fast(i: &Instruction) -> Option<Handler> {
+    if i.op0_kind() != OpKind::Register || i.has_lock_prefix() {
+        return None;
+    }
+    let inc = match i.mnemonic() {
+        Mnemonic::Inc => true,
+        Mnemonic::Dec => false,
+        _ => return None,
+    };
+    Some(match (inc, i.op0_register().size()) {
+        (true, 1) => incdec_reg::<true, 1>,
+        (true, 2) => incdec_reg::<true, 2>,
+        (true, 4) => incdec_reg::<true, 4>,
+        (true, _) => incdec_reg::<true, 8>,
+        (false, 1) => incdec_reg::<false, 1>,
+        (false, 2) => incdec_reg::<false, 2>,
+        (false, 4) => incdec_reg::<false, 4>,
+        (false, _) => incdec_reg::<false, 8>,
+    })
+}
+
+#[inline(always)]
+fn incdec_reg<const INC: bool, const SIZE: u32>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let d = i.op0_register();
+    let a = x.reg(d);
+    let (r, f) = if INC { flags::add(a, 1, 0, SIZE) } else { flags::sub(a, 1, 0, SIZE) };
+    x.set_reg(d, r);
+    x.set_flags(STATUS & !CF, f);
     Ok(())
 }

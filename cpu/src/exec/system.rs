@@ -274,6 +274,7 @@ fn invlpg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let la = x.wrap_linear(base.wrapping_add(off));
     let pcid = if x.cpu.state.cr4 & cr4::PCIDE != 0 { (x.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
     x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: 0 });
+    x.cpu.break_block = true;
     Ok(())
 }
 

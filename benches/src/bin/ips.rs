@@ -1,0 +1,20 @@
+//! Prints guest instructions per second of each benchmark loop once (a quick look without
+//! criterion's statistics): `cargo run --release -p hvbench-benches --bin ips`.
+
+use hvbench_benches::{array_loop, page_stride_loop, register_loop, Workload};
+use std::time::Instant;
+
+fn measure(name: &str, mut w: Workload) {
+    let expected = w.instructions;
+    let t = Instant::now();
+    let n = w.run();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(n, expected, "{name}: retired {n}, expected {expected}");
+    println!("{name:<28} {n:>12} instructions {secs:>8.3} s {:>10.1} M instructions/s", n as f64 / secs / 1e6);
+}
+
+fn main() {
+    measure("a: register loop", register_loop(50_000_000));
+    measure("b: array loop 1 MiB", array_loop(40));
+    measure("c: page stride (TLB miss)", page_stride_loop(40));
+}
