@@ -1,8 +1,12 @@
 //! The PC's device bus: every port and MMIO access the CPUs make that is not RAM.
 //!
 //! Port map (IBM PC/AT Technical Reference, "System I/O Address Map", plus the QEMU/Bochs
-//! debug ports): 0x80 POST, 0xE9 Bochs console, 0xF4 isa-debug-exit, 0x3F8-0x3FF COM1,
-//! 0x8900 shutdown. Devices that decode bytes see a 2- or 4-byte access as consecutive
+//! debug ports): 0x20-0x21 and 0xA0-0xA1 PICs, 0x40-0x43 PIT, 0x61 system control port B,
+//! 0x70-0x71 RTC, 0x80 POST, 0xE9 Bochs console, 0xF4 isa-debug-exit, 0x3F8-0x3FF COM1,
+//! 0x4D0-0x4D1 ELCR, 0x8900 shutdown.
+//!
+//! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8, all through the
+//! 8259A pair, whose INTR goes to vCPU 0 (the BSP; the local APIC's LINT0 comes later). Devices that decode bytes see a 2- or 4-byte access as consecutive
 //! byte accesses, low byte first (what the ISA bus does with a wide cycle to an 8-bit
 //! device); ports that decode wider accesses get them whole. Unclaimed ports read all ones
 //! and ignore writes; unclaimed MMIO likewise.
@@ -13,10 +17,18 @@
 
 use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
 
+use hvbench_mmu::phys::LOW_RAM_LIMIT;
+
 use super::debug_exit::{DebugAction, DebugPorts, ExitRequest, ones};
 use super::mmio::{MmioDevice, MmioMap, MmioOverlap};
+use super::pic::Pic;
+use super::pit::{PIT_IRQ, Pit};
+use super::rtc::{CmosMemory, RTC_IRQ, Rtc, RtcConfig};
 use super::sink::{CharOut, SerialSink};
-use super::uart::{COM1_BASE, Uart};
+use super::uart::{COM1_BASE, COM1_IRQ, Uart};
+
+/// The vCPU that the PIC's INTR reaches.
+const BSP: CpuIndex = 0;
 
 /// What the machine plugs into the bus.
 #[derive(Debug, Default)]
@@ -27,12 +39,21 @@ pub struct PcBusConfig {
     pub serial_input: Vec<u8>,
     /// Where port 0xE9 output goes; `None` shares COM1's sink.
     pub e9_sink: Option<SerialSink>,
+    /// The machine's RAM size in bytes (CMOS memory bytes, fw_cfg).
+    pub ram_size: u64,
+    /// The number of vCPUs.
+    pub cpus: u16,
+    /// The RTC's start time.
+    pub rtc: RtcConfig,
 }
 
 /// The PC's devices behind one [`Bus`].
 pub struct PcBus {
     uart: Uart,
     debug: DebugPorts,
+    pic: Pic,
+    pit: Pit,
+    rtc: Rtc,
     e9: Option<CharOut>,
     mmio: MmioMap,
     exit: Option<ExitRequest>,
@@ -42,9 +63,14 @@ pub struct PcBus {
 impl PcBus {
     /// A bus with every device in its reset state at virtual time 0.
     pub fn new(cfg: PcBusConfig) -> Self {
+        let below_4g = cfg.ram_size.min(LOW_RAM_LIMIT);
+        let memory = CmosMemory { below_4g, above_4g: cfg.ram_size - below_4g, cpus: cfg.cpus };
         Self {
             uart: Uart::new(cfg.serial_sink, cfg.serial_input),
             debug: DebugPorts::new(),
+            pic: Pic::new(),
+            pit: Pit::new(),
+            rtc: Rtc::new(cfg.rtc, memory),
             e9: cfg.e9_sink.map(CharOut::new),
             mmio: MmioMap::new(),
             exit: None,
@@ -65,6 +91,16 @@ impl PcBus {
     /// COM1.
     pub fn uart(&self) -> &Uart {
         &self.uart
+    }
+
+    /// The 8259A pair.
+    pub fn pic(&self) -> &Pic {
+        &self.pic
+    }
+
+    /// The RTC (NMI mask, current date).
+    pub fn rtc(&self) -> &Rtc {
+        &self.rtc
     }
 
     /// The debug ports (POST code).
@@ -93,11 +129,23 @@ impl PcBus {
     /// Moves every device to virtual time `now_ns` (never backwards) and updates IRQ lines.
     pub fn set_time(&mut self, now_ns: u64) {
         self.now = self.now.max(now_ns);
+        self.pit.advance(self.now);
+        self.rtc.advance(self.now);
+        self.sync_irqs();
     }
 
     /// The earliest virtual time (ns) at which a device has something to do, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        None
+        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Carries device interrupt outputs to the PIC's inputs.
+    fn sync_irqs(&mut self) {
+        if self.pit.take_irq0_edge() {
+            self.pic.pulse_irq(PIT_IRQ);
+        }
+        self.pic.set_irq(COM1_IRQ, self.uart.irq_level());
+        self.pic.set_irq(RTC_IRQ, self.rtc.irq_level());
     }
 
     fn request_exit(&mut self, request: ExitRequest) {
@@ -109,6 +157,9 @@ impl PcBus {
         match port {
             p if (COM1_BASE..COM1_BASE + 8).contains(&p) => self.uart.read(p - COM1_BASE),
             p if DebugPorts::claims(p) => self.debug.read(p, 1) as u8,
+            p if Pic::claims(p) => self.pic.read(p),
+            p if Pit::claims(p) => self.pit.read(p),
+            p if Rtc::claims(p) => self.rtc.read(p),
             _ => 0xFF,
         }
     }
@@ -121,6 +172,9 @@ impl PcBus {
                 let action = self.debug.write(p, 1, value.into());
                 self.debug_action(action);
             }
+            p if Pic::claims(p) => self.pic.write(p, value),
+            p if Pit::claims(p) => self.pit.write(p, value),
+            p if Rtc::claims(p) => self.rtc.write(p, value),
             _ => {}
         }
     }
@@ -154,19 +208,37 @@ impl PcBus {
 
 impl Bus for PcBus {
     fn io_read(&mut self, _cpu: CpuIndex, port: u16, size: u8) -> u32 {
-        if Self::is_wide(port) {
-            return self.wide_read(port, size) & ones(size);
-        }
-        (0..size).fold(0, |v, i| v | u32::from(self.read8(port.wrapping_add(i.into()))) << (8 * i))
+        let v = if Self::is_wide(port) {
+            self.wide_read(port, size) & ones(size)
+        } else {
+            (0..size).fold(0, |v, i| v | u32::from(self.read8(port.wrapping_add(i.into()))) << (8 * i))
+        };
+        self.sync_irqs();
+        v
     }
 
     fn io_write(&mut self, _cpu: CpuIndex, port: u16, size: u8, value: u32) {
         if Self::is_wide(port) {
-            return self.wide_write(port, size, value & ones(size));
+            self.wide_write(port, size, value & ones(size));
+        } else {
+            for i in 0..size {
+                self.write8(port.wrapping_add(i.into()), (value >> (8 * i)) as u8);
+            }
         }
-        for i in 0..size {
-            self.write8(port.wrapping_add(i.into()), (value >> (8 * i)) as u8);
+        self.sync_irqs();
+    }
+
+    fn pending_interrupt(&mut self, cpu: CpuIndex) -> bool {
+        cpu == BSP && self.pic.has_interrupt()
+    }
+
+    fn acknowledge_interrupt(&mut self, cpu: CpuIndex) -> u8 {
+        if cpu != BSP {
+            return 0xFF;
         }
+        let vector = self.pic.acknowledge();
+        self.sync_irqs();
+        vector
     }
 
     fn mmio_read(&mut self, cpu: CpuIndex, addr: PhysAddr, size: u8) -> u64 {

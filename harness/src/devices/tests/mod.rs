@@ -3,6 +3,9 @@
 
 mod bus;
 mod debug_exit;
+mod pic;
+mod pit;
+mod rtc;
 mod uart;
 
 use hvbench_mmu::Bus;
