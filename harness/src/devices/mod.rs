@@ -5,10 +5,13 @@
 //! virtual time in nanoseconds, and tell it their next deadline. Devices never know about
 //! CPUs: interrupt lines are levels that [`PcBus`] wires to the PIC.
 
+pub mod acpi;
 pub mod calendar;
 pub mod debug_exit;
+pub mod fw_cfg;
 pub mod mmio;
 pub mod pc_bus;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod rtc;

@@ -3,7 +3,8 @@
 //! Port map (IBM PC/AT Technical Reference, "System I/O Address Map", plus the QEMU/Bochs
 //! debug ports): 0x20-0x21 and 0xA0-0xA1 PICs, 0x40-0x43 PIT, 0x61 system control port B,
 //! 0x70-0x71 RTC, 0x80 POST, 0xE9 Bochs console, 0xF4 isa-debug-exit, 0x3F8-0x3FF COM1,
-//! 0x4D0-0x4D1 ELCR, 0x8900 shutdown.
+//! 0x4D0-0x4D1 ELCR, 0x510-0x511 fw_cfg, 0x600-0x60B ACPI PM, 0xCF8/0xCFC PCI
+//! configuration, 0x8900 shutdown.
 //!
 //! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8, all through the
 //! 8259A pair, whose INTR goes to vCPU 0 (the BSP; the local APIC's LINT0 comes later). Devices that decode bytes see a 2- or 4-byte access as consecutive
@@ -19,8 +20,11 @@ use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
 
 use hvbench_mmu::phys::LOW_RAM_LIMIT;
 
-use super::debug_exit::{DebugAction, DebugPorts, ExitRequest, ones};
+use super::acpi::pm::AcpiPm;
+use super::debug_exit::{DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, DebugAction, DebugPorts, ExitRequest, ones};
+use super::fw_cfg::{FW_CFG_DATA, FW_CFG_SELECTOR, FwCfg};
 use super::mmio::{MmioDevice, MmioMap, MmioOverlap};
+use super::pci::PciBus;
 use super::pic::Pic;
 use super::pit::{PIT_IRQ, Pit};
 use super::rtc::{CmosMemory, RTC_IRQ, Rtc, RtcConfig};
@@ -54,6 +58,9 @@ pub struct PcBus {
     pic: Pic,
     pit: Pit,
     rtc: Rtc,
+    fw_cfg: FwCfg,
+    pci: PciBus,
+    pm: AcpiPm,
     e9: Option<CharOut>,
     mmio: MmioMap,
     exit: Option<ExitRequest>,
@@ -71,6 +78,9 @@ impl PcBus {
             pic: Pic::new(),
             pit: Pit::new(),
             rtc: Rtc::new(cfg.rtc, memory),
+            fw_cfg: FwCfg::new(cfg.ram_size, cfg.cpus),
+            pci: PciBus::new(),
+            pm: AcpiPm::new(),
             e9: cfg.e9_sink.map(CharOut::new),
             mmio: MmioMap::new(),
             exit: None,
@@ -101,6 +111,16 @@ impl PcBus {
     /// The RTC (NMI mask, current date).
     pub fn rtc(&self) -> &Rtc {
         &self.rtc
+    }
+
+    /// The fw_cfg device (to add files).
+    pub fn fw_cfg_mut(&mut self) -> &mut FwCfg {
+        &mut self.fw_cfg
+    }
+
+    /// PCI bus 0 (to add functions).
+    pub fn pci_mut(&mut self) -> &mut PciBus {
+        &mut self.pci
     }
 
     /// The debug ports (POST code).
@@ -160,6 +180,8 @@ impl PcBus {
             p if Pic::claims(p) => self.pic.read(p),
             p if Pit::claims(p) => self.pit.read(p),
             p if Rtc::claims(p) => self.rtc.read(p),
+            FW_CFG_DATA => self.fw_cfg.read_data(),
+            p if AcpiPm::claims(p) => self.pm.read(p, self.now),
             _ => 0xFF,
         }
     }
@@ -175,7 +197,12 @@ impl PcBus {
             p if Pic::claims(p) => self.pic.write(p, value),
             p if Pit::claims(p) => self.pit.write(p, value),
             p if Rtc::claims(p) => self.rtc.write(p, value),
-            _ => {}
+            p if AcpiPm::claims(p) => {
+                if let Some(request) = self.pm.write(p, value) {
+                    self.request_exit(request);
+                }
+            }
+            _ => {} // fw_cfg data writes are ignored
         }
     }
 
@@ -190,37 +217,47 @@ impl PcBus {
         }
     }
 
-    /// Whether `port` decodes accesses wider than a byte as one access.
-    fn is_wide(port: u16) -> bool {
-        use super::debug_exit::{DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE};
-        (DEBUG_EXIT_PORT..DEBUG_EXIT_PORT + DEBUG_EXIT_SIZE).contains(&port)
+    /// A read from a port that decodes whole accesses wider than a byte, if `port` is one.
+    fn wide_read(&mut self, port: u16, size: u8) -> Option<u32> {
+        if (DEBUG_EXIT_PORT..DEBUG_EXIT_PORT + DEBUG_EXIT_SIZE).contains(&port) {
+            return Some(self.debug.read(port, size));
+        }
+        if port == FW_CFG_SELECTOR {
+            return Some(ones(size)); // write-only
+        }
+        self.pci.claims(port, size).then(|| self.pci.read(port, size))
     }
 
-    fn wide_read(&mut self, port: u16, size: u8) -> u32 {
-        self.debug.read(port, size)
-    }
-
-    fn wide_write(&mut self, port: u16, size: u8, value: u32) {
-        let action = self.debug.write(port, size, value);
-        self.debug_action(action);
+    /// A write to a port that decodes whole accesses; `false` if `port` is not one.
+    fn wide_write(&mut self, port: u16, size: u8, value: u32) -> bool {
+        if (DEBUG_EXIT_PORT..DEBUG_EXIT_PORT + DEBUG_EXIT_SIZE).contains(&port) {
+            let action = self.debug.write(port, size, value);
+            self.debug_action(action);
+        } else if port == FW_CFG_SELECTOR {
+            self.fw_cfg.select(value as u16);
+        } else if self.pci.claims(port, size) {
+            self.pci.write(port, size, value);
+        } else {
+            return false;
+        }
+        true
     }
 }
 
 impl Bus for PcBus {
     fn io_read(&mut self, _cpu: CpuIndex, port: u16, size: u8) -> u32 {
-        let v = if Self::is_wide(port) {
-            self.wide_read(port, size) & ones(size)
-        } else {
-            (0..size).fold(0, |v, i| v | u32::from(self.read8(port.wrapping_add(i.into()))) << (8 * i))
+        let v = match self.wide_read(port, size) {
+            Some(v) => v & ones(size),
+            None => {
+                (0..size).fold(0, |v, i| v | u32::from(self.read8(port.wrapping_add(i.into()))) << (8 * i))
+            }
         };
         self.sync_irqs();
         v
     }
 
     fn io_write(&mut self, _cpu: CpuIndex, port: u16, size: u8, value: u32) {
-        if Self::is_wide(port) {
-            self.wide_write(port, size, value & ones(size));
-        } else {
+        if !self.wide_write(port, size, value & ones(size)) {
             for i in 0..size {
                 self.write8(port.wrapping_add(i.into()), (value >> (8 * i)) as u8);
             }
