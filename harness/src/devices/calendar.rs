@@ -40,8 +40,10 @@ impl DateTime {
 
     /// Seconds since 1970-01-01T00:00:00Z.
     pub fn to_unix(self) -> i64 {
-        let days = days_from_civil(self.year, self.month.clamp(1, 12), 1) + i64::from(self.day) - 1;
-        days * DAY + i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second)
+        let days =
+            days_from_civil(self.year, self.month.clamp(1, 12), 1).saturating_add(i64::from(self.day) - 1);
+        let time = i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second);
+        days.saturating_mul(DAY).saturating_add(time)
     }
 
     /// Day of the week, 0 = Sunday.
@@ -53,6 +55,8 @@ impl DateTime {
 
 /// Days from 1970-01-01 to `year-month-day` (month 1-12).
 fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    // Years beyond ±10^12 are clamped (a guest can only reach them through a huge start time).
+    let year = year.clamp(-1_000_000_000_000, 1_000_000_000_000);
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

@@ -164,7 +164,8 @@ impl Rtc {
 
     /// The current date and time.
     pub fn now_datetime(&self) -> DateTime {
-        self.frozen.unwrap_or_else(|| DateTime::from_unix(self.offset + Self::whole_seconds(self.now)))
+        self.frozen
+            .unwrap_or_else(|| DateTime::from_unix(self.offset.saturating_add(Self::whole_seconds(self.now))))
     }
 
     /// The periodic interrupt period in 32.768 kHz cycles (Register A RS3-RS0), if enabled.
@@ -281,7 +282,7 @@ impl Rtc {
         if self.reg_b() & B_SET != 0 {
             self.frozen = Some(t);
         } else {
-            self.offset = t.to_unix() - Self::whole_seconds(self.now);
+            self.offset = t.to_unix().saturating_sub(Self::whole_seconds(self.now));
         }
     }
 
@@ -348,7 +349,7 @@ impl Rtc {
         }
         self.ram[usize::from(idx::B)] = value;
         if !now_set && let Some(t) = self.frozen.take() {
-            self.offset = t.to_unix() - Self::whole_seconds(self.now);
+            self.offset = t.to_unix().saturating_sub(Self::whole_seconds(self.now));
         }
         // SET also clears UIE (MC146818A: "SET ... UIE is cleared").
         if now_set {

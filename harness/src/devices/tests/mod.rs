@@ -8,6 +8,7 @@ mod fw_cfg;
 mod pci;
 mod pic;
 mod pit;
+mod robustness;
 mod rtc;
 mod uart;
 
