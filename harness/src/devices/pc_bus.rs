@@ -7,18 +7,21 @@
 //! configuration, 0x8900 shutdown.
 //!
 //! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8, all through the
-//! 8259A pair, whose INTR goes to vCPU 0 (the BSP; the local APIC's LINT0 comes later). Devices that decode bytes see a 2- or 4-byte access as consecutive
-//! byte accesses, low byte first (what the ISA bus does with a wide cycle to an 8-bit
-//! device); ports that decode wider accesses get them whole. Unclaimed ports read all ones
-//! and ignore writes; unclaimed MMIO likewise.
+//! 8259A pair, whose INTR goes to vCPU 0 (the BSP; the local APIC's LINT0 comes later).
+//!
+//! Devices that decode bytes see a 2- or 4-byte access as consecutive byte accesses, low
+//! byte first (what the ISA bus does with a wide cycle to an 8-bit device); ports that decode
+//! wider accesses get them whole. Unclaimed ports read all ones and ignore writes; unclaimed
+//! MMIO likewise; MMIO devices are looked up by address range (see [`MmioDevice`]).
 //!
 //! The bus owns virtual time for its devices: [`PcBus::set_time`] moves every device to `now`
 //! (nanoseconds of virtual time) and [`PcBus::next_deadline`] tells the machine when the next
-//! device event is due, so that a machine whose vCPUs all halt can jump there.
-
-use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
+//! device event is due, so that a machine whose vCPUs all halt can jump there. Reads that
+//! depend on time (PIT counts, port 0x61, RTC, PM timer) see the time of the last `set_time`,
+//! so the machine calls it before delivering an I/O access (at least once per quantum).
 
 use hvbench_mmu::phys::LOW_RAM_LIMIT;
+use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
 
 use super::acpi::pm::AcpiPm;
 use super::debug_exit::{DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, DebugAction, DebugPorts, ExitRequest, ones};
