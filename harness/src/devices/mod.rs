@@ -5,9 +5,16 @@
 //! virtual time in nanoseconds, and tell it their next deadline. Devices never know about
 //! CPUs: interrupt lines are levels that [`PcBus`] wires to the PIC.
 
+pub mod acpi;
+pub mod calendar;
 pub mod debug_exit;
+pub mod fw_cfg;
 pub mod mmio;
 pub mod pc_bus;
+pub mod pci;
+pub mod pic;
+pub mod pit;
+pub mod rtc;
 pub mod sink;
 pub mod uart;
 
@@ -17,4 +24,7 @@ mod tests;
 pub use debug_exit::ExitRequest;
 pub use mmio::{MmioDevice, MmioOverlap};
 pub use pc_bus::{PcBus, PcBusConfig};
+pub use pic::Pic;
+pub use pit::Pit;
+pub use rtc::{Rtc, RtcConfig};
 pub use sink::SerialSink;

@@ -3,7 +3,7 @@
 //! TIS ELF 1.2 Book I §1 "ELF Header", §2 "Program Header"; ELF-64 1.5 §3, §6. A multiboot
 //! loader needs only the ELF header and the program header table: class, data encoding
 //! (little-endian), machine (EM_386 for ELF32, EM_X86_64 for ELF64), type (ET_EXEC or
-//! ET_DYN, as GRUB accepts), then each `PT_LOAD` with a non-zero memory size. The entry
+//! ET_DYN, as GRUB accepts), then each `PT_LOAD` with a non-zero memory size (at least one). The entry
 //! address, when it falls inside a segment's virtual range, is translated to that segment's
 //! physical address (what GRUB does for higher-half kernels); otherwise it is used as is.
 
@@ -91,12 +91,15 @@ pub(super) fn layout(image: &[u8], file: &str) -> Result<KernelLayout, LoadError
             filesz: ph.p_filesz,
             memsz: ph.p_memsz,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if segments.is_empty() {
+        return Err(bad("e_phnum", phnum, "no PT_LOAD program header with a non-zero memory size"));
+    }
     let entry = phdrs
         .iter()
         .find(|ph| {
             ph.p_type == PT_LOAD && ph.p_vaddr <= header.e_entry && header.e_entry - ph.p_vaddr < ph.p_memsz
         })
-        .map_or(header.e_entry, |ph| header.e_entry - ph.p_vaddr + ph.p_paddr);
+        .map_or(header.e_entry, |ph| (header.e_entry - ph.p_vaddr).saturating_add(ph.p_paddr));
     Ok(KernelLayout { segments, entry })
 }

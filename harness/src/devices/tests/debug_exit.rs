@@ -1,7 +1,6 @@
 //! The debug and power ports, against QEMU's isa-debug-exit and Bochs's port conventions.
 
 use super::*;
-use crate::devices::ExitRequest;
 
 #[test]
 fn isa_debug_exit_status_is_value_shifted_left_or_one() {

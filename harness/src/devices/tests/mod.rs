@@ -1,13 +1,20 @@
 //! Device tests: each device programmed through the `Bus` as a driver would, checked
 //! against its data sheet or specification.
 
+mod acpi;
 mod bus;
 mod debug_exit;
+mod fw_cfg;
+mod pci;
+mod pic;
+mod pit;
+mod robustness;
+mod rtc;
 mod uart;
 
 use hvbench_mmu::Bus;
 
-use super::{PcBus, PcBusConfig, SerialSink};
+use super::{ExitRequest, PcBus, PcBusConfig, SerialSink};
 
 /// A bus whose COM1 writes to memory and receives `input`.
 pub fn bus_with_input(input: &[u8]) -> PcBus {

@@ -135,6 +135,14 @@ fn elf_for_another_machine() {
 }
 
 #[test]
+fn elf_without_loadable_segments() {
+    let mut text = mb1_header(0, None);
+    text.resize(0x20, 0);
+    let image = elf(Class::Elf32, 0x10_0000, &[Seg::at(0x10_0000, text, 0)]);
+    assert!(matches!(fail(&image), LoadError::BadElf { field: "e_phnum", value: 1, .. }));
+}
+
+#[test]
 fn truncated_program_header_table() {
     let mut image = mb1_elf(0x10_0000, 0x20);
     image[44] = 200; // e_phnum: 200 entries of 32 bytes run past the end of the file

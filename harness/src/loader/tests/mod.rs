@@ -5,6 +5,7 @@ mod errors;
 mod memory_map;
 mod multiboot1;
 mod multiboot2;
+mod robustness;
 
 use hvbench_mmu::{PhysAddr, PhysMem};
 

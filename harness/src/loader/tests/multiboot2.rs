@@ -154,3 +154,20 @@ fn entry_tag_overrides_the_elf_entry() {
     let st = load(&mut ram(), &image, &config(&[])).unwrap();
     assert_eq!(st.entry, 0x10_0030);
 }
+
+#[test]
+fn acpi_tags_copy_the_machines_rsdp() {
+    let mut mem = ram();
+    let tables = crate::devices::acpi::install(&mut mem, 2).unwrap();
+    let mut text = mb2_header(&[Tag::words(1, 0, &[14, 15])]); // required ACPI tags
+    text.resize(0x40, 0x90);
+    let image = elf(Class::Elf32, 0x10_0000, &[Seg::at(0x10_0000, text, 0x40)]);
+    let cfg = BootConfig { acpi_rsdp: Some(tables.rsdp), ..config(&[]) };
+    let st = load(&mut mem, &image, &cfg).unwrap();
+    let tags = info_tags(&mem, st.ebx.into());
+    let rsdp = bytes(&mem, tables.rsdp, 36);
+    let of = |ty: u32| tags.iter().find(|t| t.0 == ty).map(|t| t.1.clone()).unwrap();
+    assert_eq!(of(14), rsdp[..20].to_vec(), "tag 14: the ACPI 1.0 RSDP");
+    assert_eq!(of(15), rsdp, "tag 15: the whole revision-2 RSDP");
+    assert_eq!(&of(15)[..8], b"RSD PTR ");
+}
