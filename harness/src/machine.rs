@@ -71,6 +71,9 @@ pub enum MachineError {
     /// Too few or too many vCPUs.
     #[error("--smp {0}: hvbench supports 1 to {MAX_CPUS} vCPUs")]
     CpuCount(usize),
+    /// The ACPI tables cannot describe the machine.
+    #[error("ACPI tables: {0}")]
+    Acpi(#[from] crate::devices::acpi::AcpiError),
 }
 
 /// One architectural event, with where and when it happened.
@@ -94,6 +97,7 @@ pub struct Machine {
     pub cpus: Vec<Cpu>,
     cfg: MachineConfig,
     records: Vec<Record>,
+    acpi_rsdp: u64,
 }
 
 impl Machine {
@@ -103,10 +107,15 @@ impl Machine {
             return Err(MachineError::CpuCount(cfg.cpus));
         }
         let mem = PhysMem::new(cfg.memory)?;
+        let mut mem = mem;
+        let acpi = crate::devices::acpi::install(&mut mem, cfg.cpus as u16)?;
         let bus = PcBus::new(PcBusConfig {
             serial_sink: std::mem::take(&mut cfg.serial),
             serial_input: std::mem::take(&mut cfg.serial_input),
             e9_sink: None,
+            ram_size: cfg.memory,
+            cpus: cfg.cpus as u16,
+            rtc: crate::devices::rtc::RtcConfig::default(),
         });
         let cpus = (0..cfg.cpus)
             .map(|index| {
@@ -119,14 +128,14 @@ impl Machine {
                 c
             })
             .collect();
-        Ok(Self { mem, bus, cpus, cfg, records: Vec::new() })
+        Ok(Self { mem, bus, cpus, cfg, records: Vec::new(), acpi_rsdp: acpi.rsdp })
     }
 
     /// Loads a multiboot or multiboot2 kernel and puts the BSP in the entry state the
     /// specification defines (mb1 §3.2, mb2 §3.2): 32-bit protected mode, flat 4-GiB
     /// segments, paging off, IF=0, EAX = magic, EBX = boot information.
     pub fn load_multiboot(&mut self, path: &str, image: &[u8], cmdline: &str, modules: &[BootModule]) -> Result<EntryState, LoadError> {
-        let cfg = BootConfig { kernel_path: path, cmdline, modules, boot_loader_name: "hvbench", acpi_rsdp: None };
+        let cfg = BootConfig { kernel_path: path, cmdline, modules, boot_loader_name: "hvbench", acpi_rsdp: Some(self.acpi_rsdp) };
         let entry = loader::load(&mut self.mem, image, &cfg)?;
         self.enter_protected_mode(&entry);
         Ok(entry)
