@@ -402,7 +402,7 @@ impl Exec<'_> {
 
     /// The inner stack for `cpl` from a 32- or 16-bit TSS, with the SS checks of the
     /// INT n pseudocode (#TS on failure).
-    fn tss_stack(&mut self, cpl: u8, ext: u32) -> Result<(Segment, u64)> {
+    pub(crate) fn tss_stack(&mut self, cpl: u8, ext: u32) -> Result<(Segment, u64)> {
         let tr = self.cpu.state.tr;
         let tss32 = tr.typ() & 8 != 0;
         let (ss_off, sp_off, w) = if tss32 { (8 + 8 * cpl as u64, 4 + 8 * cpl as u64, 4) } else { (4 + 4 * cpl as u64, 2 + 4 * cpl as u64, 2) };
