@@ -73,6 +73,8 @@ pub struct Cpu {
     /// The vector of the exception being delivered, for double-fault detection.
     pub(crate) delivering: Option<Exception>,
     pub(crate) rng_state: u64,
+    /// Debug state that makes [`Exec::step`] take its slow path (see `debug.rs`).
+    pub(crate) debug: crate::debug::DebugArm,
     reported: BTreeSet<u64>,
 }
 
@@ -116,6 +118,7 @@ impl Cpu {
             stop: None,
             delivering: None,
             rng_state,
+            debug: crate::debug::DebugArm::default(),
             reported: BTreeSet::new(),
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
@@ -148,6 +151,7 @@ impl Cpu {
         self.tlb.invalidate_all();
         self.icache.clear();
         self.refresh_paging();
+        self.refresh_debug();
         self.poll_events = true;
     }
 
@@ -202,9 +206,21 @@ impl Cpu {
 }
 
 impl Exec<'_> {
-    /// Executes one instruction (or delivers the exception it raises).
+    /// Executes one instruction (or delivers the exception it raises). Breakpoints, TF and RF
+    /// send it through the debug path (`debug.rs`); otherwise this is one test of one bool.
     #[inline(always)]
     pub fn step(&mut self) {
+        if self.cpu.debug.armed || self.cpu.state.rflags & (crate::flags::TF | crate::flags::RF) != 0 {
+            self.step_debug();
+        } else {
+            self.execute();
+        }
+    }
+
+    /// Executes one instruction; returns whether it completed (as opposed to faulting, being
+    /// diverted or stopping the machine).
+    #[inline(always)]
+    pub(crate) fn execute(&mut self) -> bool {
         let start = self.cpu.state.rip;
         let shadow = self.cpu.state.shadow;
         let r = self.fetch_decode().and_then(|d| {
@@ -222,20 +238,27 @@ impl Exec<'_> {
                     self.cpu.state.shadow &= !shadow;
                     self.cpu.poll_events = true;
                 }
-                if self.cpu.state.rflags & crate::flags::TF != 0 {
-                    self.single_step_trap();
-                }
+                true
             }
             Err(Fault::Exception(e)) => {
                 self.cpu.state.rip = start;
+                // Faults other than #DB push RFLAGS with RF=1 so that an instruction
+                // breakpoint on the restarted instruction does not fire again (SDM Vol. 3A
+                // 18.3.1.1; RF is cleared in RFLAGS itself by the delivery).
+                if e.vector != crate::exception::vector::DB {
+                    self.cpu.state.rflags |= crate::flags::RF;
+                }
                 self.deliver_exception(e);
+                false
             }
             Err(Fault::Diverted) => {
                 self.cpu.retired += 1;
+                false
             }
             Err(Fault::Unsupported(what)) => {
                 self.cpu.state.rip = start;
                 self.cpu.stop = Some(StopReason::Unsupported(what));
+                false
             }
         }
     }

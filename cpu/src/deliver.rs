@@ -132,12 +132,6 @@ impl Exec<'_> {
         }
     }
 
-    /// The single-step trap after an instruction that began with TF=1 (SDM 17.3.1.4).
-    pub(crate) fn single_step_trap(&mut self) {
-        self.cpu.state.dr[6] |= 1 << 14; // DR6.BS
-        self.deliver_exception(Exception::db());
-    }
-
     /// Delivers vector `vec` with `error_code`, returning to `return_rip`.
     fn deliver(&mut self, vec: u8, kind: EventKind, error_code: Option<u32>, return_rip: u64) -> Result<()> {
         match self.cpu.state.mode() {
