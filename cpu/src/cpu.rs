@@ -77,6 +77,8 @@ pub struct Cpu {
     /// The vector of the exception being delivered, for double-fault detection.
     pub(crate) delivering: Option<Exception>,
     pub(crate) rng_state: u64,
+    /// Debug state that makes [`Exec::step`] take its slow path (see `debug.rs`).
+    pub(crate) debug: crate::debug::DebugArm,
     reported: BTreeSet<u64>,
     /// The last exceptions delivered (always kept: they explain triple faults and hangs).
     pub recent_exceptions: RecentExceptions,
@@ -145,6 +147,7 @@ impl Cpu {
             stop: None,
             delivering: None,
             rng_state,
+            debug: crate::debug::DebugArm::default(),
             reported: BTreeSet::new(),
             recent_exceptions: RecentExceptions::default(),
         };
@@ -178,6 +181,7 @@ impl Cpu {
         self.tlb.invalidate_all();
         self.icache.clear();
         self.refresh_paging();
+        self.refresh_debug();
         self.poll_events = true;
     }
 
@@ -223,12 +227,16 @@ impl Cpu {
             if x.cpu.state.activity != Activity::Active {
                 return StopReason::Inactive;
             }
-            match x.fetch_block() {
-                Ok(Fetched::Block(b)) => x.execute_block(&b, end),
-                Ok(Fetched::Single(d)) => {
-                    x.execute(&d);
+            if x.debug_path() {
+                x.step_debug();
+            } else {
+                match x.fetch_block() {
+                    Ok(Fetched::Block(b)) => x.execute_block(&b, end),
+                    Ok(Fetched::Single(d)) => {
+                        x.execute(&d);
+                    }
+                    Err(f) => x.fault(f, x.cpu.state.rip),
                 }
-                Err(f) => x.fault(f, x.cpu.state.rip),
             }
             if let Some(r) = x.cpu.stop.take() {
                 return r;
@@ -247,6 +255,27 @@ enum Fetched {
 }
 
 impl Exec<'_> {
+    /// Whether the next instruction must go through the debug path (`debug.rs`): armed
+    /// breakpoints, TF or RF.
+    #[inline(always)]
+    fn debug_path(&self) -> bool {
+        self.cpu.debug.armed || self.cpu.state.rflags & (crate::flags::TF | crate::flags::RF) != 0
+    }
+
+    /// Executes the one instruction at CS:RIP (the debug path's single step). Returns whether
+    /// it completed normally.
+    pub(crate) fn execute_one(&mut self) -> bool {
+        let d = match self.fetch_block() {
+            Ok(Fetched::Block(b)) => b.insns[0],
+            Ok(Fetched::Single(d)) => d,
+            Err(f) => {
+                self.fault(f, self.cpu.state.rip);
+                return false;
+            }
+        };
+        self.execute(&d)
+    }
+
     /// Runs the instructions of `b` from its start while execution stays on the block's path.
     #[inline(always)]
     fn execute_block(&mut self, b: &Block, end: u64) {
@@ -266,6 +295,7 @@ impl Exec<'_> {
                 || self.cpu.retired >= end
                 || self.mem.code_epoch() != epoch
                 || self.cpu.state.activity != Activity::Active
+                || self.debug_path()
             {
                 return;
             }
@@ -290,10 +320,6 @@ impl Exec<'_> {
                     self.cpu.state.shadow &= !shadow;
                     self.cpu.poll_events = true;
                 }
-                if self.cpu.state.rflags & crate::flags::TF != 0 {
-                    self.single_step_trap();
-                    return false;
-                }
                 true
             }
             Err(f) => {
@@ -309,6 +335,12 @@ impl Exec<'_> {
         match f {
             Fault::Exception(e) => {
                 self.cpu.state.rip = start;
+                // Faults other than #DB push RFLAGS with RF=1 so that an instruction
+                // breakpoint on the restarted instruction does not fire again (SDM Vol. 3A
+                // 18.3.1.1; RF is cleared in RFLAGS itself by the delivery).
+                if e.vector != crate::exception::vector::DB {
+                    self.cpu.state.rflags |= crate::flags::RF;
+                }
                 self.deliver_exception(e);
             }
             Fault::Diverted => self.cpu.retired += 1,

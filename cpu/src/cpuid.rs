@@ -53,6 +53,36 @@ pub mod edx1 {
     pub const SSE2: u32 = 1 << 26;
 }
 
+/// CPUID.1:ECX bits that are set.
+pub mod ecx1 {
+    /// MONITOR/MWAIT.
+    pub const MONITOR: u32 = 1 << 3;
+    /// Process-context identifiers (CR4.PCIDE).
+    pub const PCID: u32 = 1 << 17;
+    /// RDRAND.
+    pub const RDRAND: u32 = 1 << 30;
+}
+
+/// CPUID.(EAX=7,ECX=0):EBX bits that are set.
+pub mod ebx7 {
+    /// RDFSBASE/RDGSBASE/WRFSBASE/WRGSBASE (CR4.FSGSBASE).
+    pub const FSGSBASE: u32 = 1 << 0;
+    /// Supervisor-mode execution prevention.
+    pub const SMEP: u32 = 1 << 7;
+    /// INVPCID.
+    pub const INVPCID: u32 = 1 << 10;
+    /// RDSEED.
+    pub const RDSEED: u32 = 1 << 18;
+    /// Supervisor-mode access prevention (STAC/CLAC).
+    pub const SMAP: u32 = 1 << 20;
+}
+
+/// CPUID.(EAX=7,ECX=0):ECX bits that are set.
+pub mod ecx7 {
+    /// RDPID.
+    pub const RDPID: u32 = 1 << 22;
+}
+
 /// CPUID.80000001H:EDX bits.
 pub mod edx_ext {
     /// SYSCALL/SYSRET.
@@ -86,12 +116,12 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: 0,
-    edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
-    ebx7: 0,
-    ecx7: 0,
+    ecx1: ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND,
+    edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP,
+    ecx7: ecx7::RDPID,
     ecx_ext: 0,
-    edx_ext: edx_ext::NX | edx_ext::LM | edx_ext::PAGE1GB,
+    edx_ext: edx_ext::NX | edx_ext::LM | edx_ext::PAGE1GB | edx_ext::SYSCALL,
 };
 
 /// The highest basic leaf.
@@ -109,6 +139,9 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
             let ebx = (8 << 8) | (apic_id << 24) | (1 << 16);
             [SIGNATURE, ebx, f.ecx1, f.edx1]
         }
+        // MONITOR/MWAIT (exec/misc.rs): 64-byte monitor line; ECX: extensions enumerated,
+        // interrupts as break events (MWAIT returns at once, so both hold trivially).
+        5 if f.ecx1 & ecx1::MONITOR != 0 => [64, 64, 3, 0],
         7 if subleaf == 0 => [0, f.ebx7, f.ecx7, 0],
         0xd if subleaf == 0 => {
             // x87 and (once implemented) SSE state in the legacy 512-byte area + 64-byte header.

@@ -134,12 +134,6 @@ impl Exec<'_> {
         }
     }
 
-    /// The single-step trap after an instruction that began with TF=1 (SDM 17.3.1.4).
-    pub(crate) fn single_step_trap(&mut self) {
-        self.cpu.state.dr[6] |= 1 << 14; // DR6.BS
-        self.deliver_exception(Exception::db());
-    }
-
     /// Delivers vector `vec` with `error_code`, returning to `return_rip`.
     fn deliver(&mut self, vec: u8, kind: EventKind, error_code: Option<u32>, return_rip: u64) -> Result<()> {
         match self.cpu.state.mode() {
@@ -404,7 +398,7 @@ impl Exec<'_> {
 
     /// The inner stack for `cpl` from a 32- or 16-bit TSS, with the SS checks of the
     /// INT n pseudocode (#TS on failure).
-    fn tss_stack(&mut self, cpl: u8, ext: u32) -> Result<(Segment, u64)> {
+    pub(crate) fn tss_stack(&mut self, cpl: u8, ext: u32) -> Result<(Segment, u64)> {
         let tr = self.cpu.state.tr;
         let tss32 = tr.typ() & 8 != 0;
         let (ss_off, sp_off, w) = if tss32 { (8 + 8 * cpl as u64, 4 + 8 * cpl as u64, 4) } else { (4 + 4 * cpl as u64, 2 + 4 * cpl as u64, 2) };

@@ -13,6 +13,7 @@ pub use hvbench_mmu::SDM_REVISION;
 pub mod cost;
 pub mod cpu;
 pub mod cpuid;
+mod debug;
 pub mod deliver;
 pub mod events;
 pub mod exception;

@@ -183,6 +183,9 @@ impl Exec<'_> {
     /// both pages are translated before anything is read).
     #[inline(always)]
     pub fn read_linear_as(&mut self, la: u64, size: u32, access: Access) -> Result<u64> {
+        if self.cpu.debug.data && !access.implicit_supervisor {
+            self.watch_data(la, size, false);
+        }
         if (la & 0xfff) + size as u64 <= 0x1000 {
             let pa = self.translate_as(la, access)?;
             return Ok(self.read_phys(pa, size as u8));
@@ -201,6 +204,9 @@ impl Exec<'_> {
     /// Writes `size` bytes at linear `la` (both pages translated before anything is written).
     #[inline(always)]
     pub fn write_linear_as(&mut self, la: u64, size: u32, value: u64, access: Access) -> Result<()> {
+        if self.cpu.debug.data && !access.implicit_supervisor {
+            self.watch_data(la, size, true);
+        }
         if (la & 0xfff) + size as u64 <= 0x1000 {
             let pa = self.translate_as(la, access)?;
             self.write_phys(pa, size as u8, value);

@@ -12,9 +12,13 @@ use iced_x86::{ConditionCode, Instruction};
 
 mod alu;
 mod control;
+mod far;
 mod io;
+mod misc;
 mod mov;
+mod segment_ops;
 mod stack;
+mod syscall;
 mod system;
 
 /// The semantics of one instruction.
@@ -22,7 +26,8 @@ pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, far::handler, syscall::handler,
+      segment_ops::handler, misc::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {

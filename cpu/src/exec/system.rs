@@ -444,6 +444,11 @@ impl Exec<'_> {
             }
             new_efer |= efer::LMA;
         }
+        if disabling_pg && s.cr4 & cr4::PCIDE != 0 {
+            // CR0.PG cannot be cleared while CR4.PCIDE=1 (SDM "MOV—Move to/from Control
+            // Registers", #GP(0) list).
+            return gp();
+        }
         if disabling_pg && s.efer & efer::LMA != 0 {
             if before == Mode::Long64 {
                 return gp();
@@ -537,6 +542,13 @@ impl Exec<'_> {
     /// MOV to/from DRn (SDM 18.2): DR4/DR5 alias DR6/DR7 unless CR4.DE=1 (#UD then).
     fn mov_dr(&mut self, dst: Register, src: Register) -> Result<()> {
         let n = |r: Register| (r as u32 - Register::DR0 as u32) as usize;
+        if self.cpu.state.dr[7] & DR7_GD != 0 {
+            // General detect (SDM 18.2.4): a fault-class #DB with DR6.BD; GD is cleared.
+            self.cpu.state.dr[7] &= !DR7_GD;
+            self.cpu.state.dr[6] |= 1 << 13;
+            self.cpu.refresh_debug();
+            return Err(Exception::db().into());
+        }
         let to_dr = dst.is_dr();
         let mut idx = if to_dr { n(dst) } else { n(src) };
         if idx == 4 || idx == 5 {
@@ -559,6 +571,7 @@ impl Exec<'_> {
                 7 => (v & 0xffff_2bff) | 0x400,
                 _ => v,
             };
+            self.cpu.refresh_debug();
         } else {
             let v = self.cpu.state.dr[idx];
             self.set_reg(dst, v);
@@ -566,6 +579,17 @@ impl Exec<'_> {
         Ok(())
     }
 }
+
+/// IRETD/IRETQ load RF from the image (unlike POPF), so a #DB handler can resume past an
+/// instruction breakpoint (SDM "IRET" pseudocode: the EFLAGS mask includes bit 16).
+fn restore_rf(x: &mut Exec<'_>, image: u64, size: u32) {
+    if size >= 4 {
+        x.cpu.state.rflags = (x.cpu.state.rflags & !flags::RF) | (image & flags::RF);
+    }
+}
+
+/// DR7.GD: general-detect enable.
+const DR7_GD: u64 = 1 << 13;
 
 /// JMP ptr16:16/32 or m16:16/32/64.
 fn jmp_far(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
@@ -611,6 +635,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         c.selector = cs;
         c.base = (cs as u64) << 4;
         x.write_flags(fl, size);
+        restore_rf(x, fl, size);
         x.branch(ip);
         x.cpu.state.nmi_blocked = false;
         return Ok(());
@@ -693,6 +718,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     // Commit. Flags are written with the old CPL's rights (SDM IRET pseudocode).
     let before = mode;
     x.write_flags(fl, size);
+    restore_rf(x, fl, size);
     if size >= 4 && cpl == 0 {
         // CPL 0 may also restore VIF/VIP (VM was refused above).
         let m = flags::VIF | flags::VIP;
