@@ -11,9 +11,15 @@ use crate::exception::Result;
 use iced_x86::{ConditionCode, Instruction};
 
 mod alu;
+mod atomic;
+mod bcd;
+mod bits;
+mod bmi;
 mod control;
 mod io;
 mod mov;
+mod muldiv;
+mod shift;
 mod stack;
 mod system;
 
@@ -21,8 +27,20 @@ mod system;
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
-const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler];
+const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
+    alu::handler,
+    mov::handler,
+    control::handler,
+    stack::handler,
+    system::handler,
+    io::handler,
+    shift::handler,
+    muldiv::handler,
+    bits::handler,
+    bmi::handler,
+    bcd::handler,
+    atomic::handler,
+];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
