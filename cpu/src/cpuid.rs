@@ -53,6 +53,32 @@ pub mod edx1 {
     pub const SSE2: u32 = 1 << 26;
 }
 
+/// CPUID.1:ECX bits that are set.
+pub mod ecx1 {
+    /// CMPXCHG16B.
+    pub const CX16: u32 = 1 << 13;
+    /// MOVBE.
+    pub const MOVBE: u32 = 1 << 22;
+    /// POPCNT.
+    pub const POPCNT: u32 = 1 << 23;
+}
+
+/// CPUID.(EAX=7,ECX=0):EBX bits that are set.
+pub mod ebx7 {
+    /// BMI1: ANDN, BEXTR, BLSI, BLSMSK, BLSR, TZCNT.
+    pub const BMI1: u32 = 1 << 3;
+    /// BMI2: BZHI, MULX, PDEP, PEXT, RORX, SARX, SHLX, SHRX.
+    pub const BMI2: u32 = 1 << 8;
+    /// ADX: ADCX, ADOX.
+    pub const ADX: u32 = 1 << 19;
+}
+
+/// CPUID.80000001H:ECX bits.
+pub mod ecx_ext {
+    /// LZCNT (AMD's ABM bit position).
+    pub const LZCNT: u32 = 1 << 5;
+}
+
 /// CPUID.80000001H:EDX bits.
 pub mod edx_ext {
     /// SYSCALL/SYSRET.
@@ -86,11 +112,11 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: 0,
-    edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
-    ebx7: 0,
+    ecx1: ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT,
+    edx1: edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ebx7: ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: 0,
-    ecx_ext: 0,
+    ecx_ext: ecx_ext::LZCNT,
     edx_ext: edx_ext::NX | edx_ext::LM | edx_ext::PAGE1GB,
 };
 
