@@ -784,9 +784,13 @@ fn cmpxchg_success_and_failure() {
         regs(s, &[(RAX, 4), (RCX, 9)]);
     });
     assert_eq!((s.read(DATA_BASE, 4), g(&s, RAX), st(&s, ZF | CF | SF)), (5, 5, CF | SF));
-    // Failure with a 32-bit register destination: DEST <- TEMP writes it (zero-extends).
-    let s = run64(&asm(64, |a| a.cmpxchg(edx, ecx)), |s| regs(s, &[(RAX, 4), (RDX, 0xffff_ffff_0000_0005)]));
-    assert_eq!((g(&s, RDX), g(&s, RAX)), (5, 5));
+    // Failure with a 32-bit register destination: the register is not written (its upper half
+    // survives, as on silicon; the AMD host agrees), EAX gets the old value zero-extended.
+    let s = run64(&asm(64, |a| a.cmpxchg(edx, ecx)), |s| regs(s, &[(RAX, 0xaaaa_0000_0000_0004), (RDX, 0xffff_ffff_0000_0005)]));
+    assert_eq!((g(&s, RDX), g(&s, RAX)), (0xffff_ffff_0000_0005, 5));
+    // Success with a 32-bit register destination: the accumulator is not written.
+    let s = run64(&asm(64, |a| a.cmpxchg(edx, ecx)), |s| regs(s, &[(RAX, 0xaaaa_0000_0000_0005), (RDX, 5), (RCX, 9)]));
+    assert_eq!((g(&s, RDX), g(&s, RAX)), (9, 0xaaaa_0000_0000_0005));
     // Byte form: AL = 7 = [m] -> [m] = CL.
     let s = run64(&asm(64, |a| {
         a.mov(rbx, DATA_BASE)?;

@@ -6,10 +6,13 @@
 //! register destination, or on an instruction that does not allow it, is #UD (SDM Vol. 2A
 //! "LOCK"); iced-x86 already decodes those as invalid, so they never reach these handlers.
 //!
-//! The destination is always written: on a failed comparison CMPXCHG, CMPXCHG8B and
+//! A memory destination is always written: on a failed comparison CMPXCHG, CMPXCHG8B and
 //! CMPXCHG16B write back the value they read (SDM "CMPXCHG": "the destination operand is
-//! written back if the comparison fails"), so a read-only destination faults either way and a
-//! 32-bit register destination is zero-extended. Memory is written before any register.
+//! written back if the comparison fails"), so a read-only destination faults either way. A
+//! register destination of CMPXCHG is left alone when the comparison fails (upper half of a
+//! 32-bit register included), as processors do despite the Operation section's "DEST <- TEMP";
+//! the accumulator (EAX, EDX:EAX) is written, zero-extended, only on failure. Memory is
+//! written before any register.
 //! All flags are defined: XADD sets them as ADD, CMPXCHG as CMP of the accumulator with the
 //! destination; CMPXCHG8B/16B write only ZF.
 
@@ -68,7 +71,11 @@ fn cmpxchg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if a == d {
         x.write_op(i, 0, s)?;
     } else {
-        x.write_op(i, 0, d)?;
+        // Only a memory destination is written back; a register destination keeps all 64
+        // bits (silicon, Intel and AMD alike: FEX-Emu PR #439, angr/vex PR #63).
+        if i.op_kind(0) == OpKind::Memory {
+            x.write_op(i, 0, d)?;
+        }
         x.set_reg(acc, d);
     }
     x.set_flags(STATUS, f);

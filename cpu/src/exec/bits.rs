@@ -152,7 +152,7 @@ fn btc_mem(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 /// PF of the low byte of `v`.
 #[inline(always)]
 fn parity(v: u64) -> u64 {
-    if (v as u8).count_ones() % 2 == 0 { PF } else { 0 }
+    if (v as u8).count_ones().is_multiple_of(2) { PF } else { 0 }
 }
 
 /// BSF/BSR: `scan` maps a non-zero source to the bit index.
