@@ -61,6 +61,12 @@ pub mod ecx1 {
     pub const PCID: u32 = 1 << 17;
     /// RDRAND.
     pub const RDRAND: u32 = 1 << 30;
+    /// CMPXCHG16B.
+    pub const CX16: u32 = 1 << 13;
+    /// MOVBE.
+    pub const MOVBE: u32 = 1 << 22;
+    /// POPCNT.
+    pub const POPCNT: u32 = 1 << 23;
 }
 
 /// CPUID.(EAX=7,ECX=0):EBX bits that are set.
@@ -75,12 +81,24 @@ pub mod ebx7 {
     pub const RDSEED: u32 = 1 << 18;
     /// Supervisor-mode access prevention (STAC/CLAC).
     pub const SMAP: u32 = 1 << 20;
+    /// BMI1: ANDN, BEXTR, BLSI, BLSMSK, BLSR, TZCNT.
+    pub const BMI1: u32 = 1 << 3;
+    /// BMI2: BZHI, MULX, PDEP, PEXT, RORX, SARX, SHLX, SHRX.
+    pub const BMI2: u32 = 1 << 8;
+    /// ADX: ADCX, ADOX.
+    pub const ADX: u32 = 1 << 19;
 }
 
 /// CPUID.(EAX=7,ECX=0):ECX bits that are set.
 pub mod ecx7 {
     /// RDPID.
     pub const RDPID: u32 = 1 << 22;
+}
+
+/// CPUID.80000001H:ECX bits.
+pub mod ecx_ext {
+    /// LZCNT (AMD's ABM bit position).
+    pub const LZCNT: u32 = 1 << 5;
 }
 
 /// CPUID.80000001H:EDX bits.
@@ -116,11 +134,11 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND,
-    edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
-    ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP,
+    ecx1: ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT,
+    edx1: edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: ecx7::RDPID,
-    ecx_ext: 0,
+    ecx_ext: ecx_ext::LZCNT,
     edx_ext: edx_ext::NX | edx_ext::LM | edx_ext::PAGE1GB | edx_ext::SYSCALL,
 };
 

@@ -11,12 +11,18 @@ use crate::exception::Result;
 use iced_x86::{ConditionCode, Instruction};
 
 mod alu;
+mod atomic;
+mod bcd;
+mod bits;
+mod bmi;
 mod control;
 mod far;
 mod io;
 mod misc;
 mod mov;
+mod muldiv;
 mod segment_ops;
+mod shift;
 mod stack;
 mod syscall;
 mod system;
@@ -25,9 +31,24 @@ mod system;
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
-const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, far::handler, syscall::handler,
-      segment_ops::handler, misc::handler];
+const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
+    alu::handler,
+    mov::handler,
+    control::handler,
+    stack::handler,
+    system::handler,
+    io::handler,
+    shift::handler,
+    muldiv::handler,
+    bits::handler,
+    bmi::handler,
+    bcd::handler,
+    atomic::handler,
+    far::handler,
+    syscall::handler,
+    segment_ops::handler,
+    misc::handler,
+];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
