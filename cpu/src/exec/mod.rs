@@ -14,6 +14,9 @@ mod alu;
 mod control;
 mod io;
 mod mov;
+mod simd;
+mod sse_int;
+mod sse_move;
 mod stack;
 mod system;
 
@@ -22,7 +25,7 @@ pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
