@@ -15,6 +15,9 @@ mod control;
 mod io;
 mod mov;
 mod simd;
+mod softfloat;
+mod sse_convert;
+mod sse_fp;
 mod sse_int;
 mod sse_move;
 mod stack;
@@ -25,7 +28,7 @@ pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler, sse_fp::handler, sse_convert::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
