@@ -53,6 +53,20 @@ pub mod edx1 {
     pub const SSE2: u32 = 1 << 26;
 }
 
+/// CPUID.1:ECX bits.
+pub mod ecx1 {
+    /// SSE3.
+    pub const SSE3: u32 = 1 << 0;
+    /// SSSE3.
+    pub const SSSE3: u32 = 1 << 9;
+    /// SSE4.1.
+    pub const SSE41: u32 = 1 << 19;
+    /// XSAVE/XRSTOR/XSETBV/XGETBV and XCR0.
+    pub const XSAVE: u32 = 1 << 26;
+    /// CR4.OSXSAVE is set (computed per vCPU).
+    pub const OSXSAVE: u32 = 1 << 27;
+}
+
 /// CPUID.80000001H:EDX bits.
 pub mod edx_ext {
     /// SYSCALL/SYSRET.
@@ -86,8 +100,8 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: 0,
-    edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::XSAVE,
+    edx1: edx1::FPU | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: 0,
     ecx7: 0,
     ecx_ext: 0,
@@ -110,10 +124,11 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
             [SIGNATURE, ebx, f.ecx1, f.edx1]
         }
         7 if subleaf == 0 => [0, f.ebx7, f.ecx7, 0],
-        0xd if subleaf == 0 => {
-            // x87 and (once implemented) SSE state in the legacy 512-byte area + 64-byte header.
-            [0x1, 576, 576, 0]
-        }
+        // XSAVE: x87 and SSE in the legacy 512-byte area + 64-byte header (SDM 13.2);
+        // sub-leaf 1 EAX bit 0: XSAVEOPT.
+        0xd if subleaf == 0 => [0x3, 576, 576, 0],
+        0xd if subleaf == 1 => [0x1, 0, 0, 0],
+        0xd => [0; 4],
         0x8000_0000 => [MAX_EXTENDED, 0, 0, 0],
         0x8000_0001 => [0, 0, f.ecx_ext, f.edx_ext],
         0x8000_0002..=0x8000_0004 => {
@@ -131,7 +146,11 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
 impl Exec<'_> {
     /// CPUID for this vCPU.
     pub fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
-        cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &FEATURES)
+        let mut f = FEATURES;
+        if self.cpu.state.cr4 & crate::regs::cr4::OSXSAVE != 0 {
+            f.ecx1 |= ecx1::OSXSAVE;
+        }
+        cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &f)
     }
 }
 

@@ -12,10 +12,12 @@ use iced_x86::{ConditionCode, Instruction};
 
 mod alu;
 mod control;
+mod fxsave;
 mod io;
 mod mov;
 mod simd;
 mod softfloat;
+mod sse4;
 mod sse_convert;
 mod sse_fp;
 mod sse_int;
@@ -28,7 +30,7 @@ pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler, sse_fp::handler, sse_convert::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler, sse_fp::handler, sse_convert::handler, sse4::handler, fxsave::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
