@@ -24,13 +24,14 @@ mod sse_int;
 mod sse_move;
 mod stack;
 mod system;
+mod x87;
 
 /// The semantics of one instruction.
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler, sse_fp::handler, sse_convert::handler, sse4::handler, fxsave::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler, sse_move::handler, sse_int::handler, sse_fp::handler, sse_convert::handler, sse4::handler, fxsave::handler, x87::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
