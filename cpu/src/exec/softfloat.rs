@@ -348,8 +348,11 @@ fn operand(f: Fmt, env: &Env, v: u128, flags: &mut u32) -> (u128, Class) {
     (v, c)
 }
 
+/// Two classified operands and the flags their classification raised.
+type Operands = (u128, Class, u128, Class, u32);
+
 /// Common prologue of two-operand arithmetic: NaNs, unsupported encodings, DAZ, DE.
-fn prologue(f: Fmt, env: &Env, a: u128, b: u128) -> Result<(u128, Class, u128, Class, u32), (u128, u32)> {
+fn prologue(f: Fmt, env: &Env, a: u128, b: u128) -> Result<Operands, (u128, u32)> {
     let (ca, cb) = (f.class(a), f.class(b));
     if let Some(r) = propagate(f, env, a, b, ca, cb) {
         return Err(r);
