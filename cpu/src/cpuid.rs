@@ -67,6 +67,16 @@ pub mod ecx1 {
     pub const MOVBE: u32 = 1 << 22;
     /// POPCNT.
     pub const POPCNT: u32 = 1 << 23;
+    /// SSE3.
+    pub const SSE3: u32 = 1 << 0;
+    /// SSSE3.
+    pub const SSSE3: u32 = 1 << 9;
+    /// SSE4.1.
+    pub const SSE41: u32 = 1 << 19;
+    /// XSAVE/XRSTOR/XSETBV/XGETBV and XCR0.
+    pub const XSAVE: u32 = 1 << 26;
+    /// CR4.OSXSAVE is set (computed per vCPU).
+    pub const OSXSAVE: u32 = 1 << 27;
 }
 
 /// CPUID.(EAX=7,ECX=0):EBX bits that are set.
@@ -134,8 +144,8 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT,
-    edx1: edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT,
+    edx1: edx1::FPU | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: ecx7::RDPID,
     ecx_ext: ecx_ext::LZCNT,
@@ -161,10 +171,11 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
         // interrupts as break events (MWAIT returns at once, so both hold trivially).
         5 if f.ecx1 & ecx1::MONITOR != 0 => [64, 64, 3, 0],
         7 if subleaf == 0 => [0, f.ebx7, f.ecx7, 0],
-        0xd if subleaf == 0 => {
-            // x87 and (once implemented) SSE state in the legacy 512-byte area + 64-byte header.
-            [0x1, 576, 576, 0]
-        }
+        // XSAVE: x87 and SSE in the legacy 512-byte area + 64-byte header (SDM 13.2);
+        // sub-leaf 1 EAX bit 0: XSAVEOPT.
+        0xd if subleaf == 0 => [0x3, 576, 576, 0],
+        0xd if subleaf == 1 => [0x1, 0, 0, 0],
+        0xd => [0; 4],
         0x8000_0000 => [MAX_EXTENDED, 0, 0, 0],
         0x8000_0001 => [0, 0, f.ecx_ext, f.edx_ext],
         0x8000_0002..=0x8000_0004 => {
@@ -182,7 +193,11 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
 impl Exec<'_> {
     /// CPUID for this vCPU.
     pub fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
-        cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &FEATURES)
+        let mut f = FEATURES;
+        if self.cpu.state.cr4 & crate::regs::cr4::OSXSAVE != 0 {
+            f.ecx1 |= ecx1::OSXSAVE;
+        }
+        cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &f)
     }
 }
 

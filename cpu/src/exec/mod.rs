@@ -17,15 +17,24 @@ mod bits;
 mod bmi;
 mod control;
 mod far;
+mod fxsave;
 mod io;
 mod misc;
 mod mov;
 mod muldiv;
 mod segment_ops;
 mod shift;
+mod simd;
+mod softfloat;
+mod sse4;
+mod sse_convert;
+mod sse_fp;
+mod sse_int;
+mod sse_move;
 mod stack;
 mod syscall;
 mod system;
+mod x87;
 
 /// The semantics of one instruction.
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
@@ -48,6 +57,13 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     syscall::handler,
     segment_ops::handler,
     misc::handler,
+    sse_move::handler,
+    sse_int::handler,
+    sse_fp::handler,
+    sse_convert::handler,
+    sse4::handler,
+    fxsave::handler,
+    x87::handler,
 ];
 
 /// The handler for a decoded instruction.

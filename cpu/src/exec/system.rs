@@ -511,7 +511,7 @@ impl Exec<'_> {
         let gp = || Err(Exception::gp0().into());
         let s = &self.cpu.state;
         let supported = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE | cr4::PCE
-            | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::UMIP | cr4::FSGSBASE | cr4::PCIDE | cr4::SMEP | cr4::SMAP | cr4::LA57;
+            | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::UMIP | cr4::FSGSBASE | cr4::PCIDE | cr4::SMEP | cr4::SMAP | cr4::LA57 | cr4::OSXSAVE;
         if v & !supported != 0 {
             return gp();
         }
