@@ -15,6 +15,7 @@ mod control;
 mod io;
 mod mov;
 mod stack;
+mod string;
 mod system;
 
 /// The semantics of one instruction.
@@ -22,7 +23,7 @@ pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
 
 /// The families, in lookup order.
 const FAMILIES: &[fn(&Instruction) -> Option<Handler>] =
-    &[alu::handler, mov::handler, control::handler, stack::handler, system::handler, io::handler];
+    &[alu::handler, mov::handler, control::handler, stack::handler, string::handler, system::handler, io::handler];
 
 /// The handler for a decoded instruction.
 pub fn handler_for(insn: &Instruction) -> Handler {
