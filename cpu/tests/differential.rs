@@ -36,7 +36,8 @@ mod diff_support;
 mod imp {
     use super::diff_support::cases::{self, Rng, FAMILIES};
     use super::diff_support::host::Host;
-    use super::diff_support::{compare, Emu};
+    use super::diff_support::{compare, Emu, Outcome};
+    use iced_x86::{Mnemonic, OpKind, Register};
     use std::collections::BTreeMap;
 
     const DEFAULT_CASES: u64 = 400_000;
@@ -128,6 +129,85 @@ mod imp {
         }
         assert_eq!(failures, 0, "hvbench differs from the host CPU");
     }
+
+    /// DIV/IDIV inputs the host cannot run (they raise #DE there too): hvbench must raise
+    /// #DE exactly when the SDM's rule says so (zero divisor, or a quotient that does not fit:
+    /// SDM Vol. 2A "DIV"/"IDIV"), leaving every GPR but RSP unchanged; and must not raise it
+    /// otherwise (the values of those cases are compared with the host by the main test).
+    pub fn division_errors() {
+        let seed = env_u64("HVBENCH_DIFF_SEED", DEFAULT_SEED) ^ 0xde;
+        let mut emu = Emu::new();
+        let forms: Vec<_> =
+            cases::forms().into_iter().filter(|f| matches!(f.code.mnemonic(), Mnemonic::Div | Mnemonic::Idiv)).collect();
+        assert!(forms.len() >= 8, "DIV/IDIV forms missing");
+        let mut rng = Rng(seed);
+        let (mut checked, mut faulting, mut unimplemented) = (0u64, 0u64, 0u64);
+        let mut failures = Vec::new();
+        for n in 0..20_000usize {
+            let form = forms[n % forms.len()];
+            let Some(mut case) = (0..20).find_map(|_| cases::case(&mut rng, form)) else { continue };
+            let i = case.insn;
+            if !emu.implements(&i) {
+                unimplemented += 1;
+                continue;
+            }
+            let addr_regs: Vec<usize> = [i.memory_base(), i.memory_index()]
+                .into_iter()
+                .filter(|&r| r != Register::None && i.op0_kind() == OpKind::Memory)
+                .map(cases::full)
+                .collect();
+            let st = &mut case.input;
+            if !addr_regs.contains(&0) && !addr_regs.contains(&2) && rng.one_in(2) {
+                st.gpr[0] = rng.value();
+                st.gpr[2] = rng.value();
+            }
+            if rng.one_in(4) {
+                // A zero divisor.
+                if i.op0_kind() == OpKind::Memory {
+                    let off = (cases::memory_address(&i, st) - super::diff_support::host::BUF_ADDR) as usize;
+                    st.buf[off..off + i.memory_size().size()].fill(0);
+                } else {
+                    let r = i.op0_register();
+                    let high = matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
+                    let m = if r.size() == 8 { u64::MAX } else { (1u64 << (8 * r.size())) - 1 };
+                    st.gpr[cases::full(r)] &= !(if high { m << 8 } else { m });
+                }
+            }
+            let expect = cases::division_faults(&i, st);
+            checked += 1;
+            faulting += expect as u64;
+            let ok = match emu.run(&case.bytes, &case.input) {
+                Outcome::Exception(0, gpr) => {
+                    expect && (0..16).all(|r| r == 4 || gpr[r] == case.input.gpr[r])
+                }
+                Outcome::Retired(_) => !expect,
+                Outcome::Exception(..) => false,
+            };
+            if !ok && failures.len() < 20 {
+                let mut text = String::new();
+                iced_x86::Formatter::format(&mut iced_x86::IntelFormatter::new(), &i, &mut text);
+                failures.push(format!(
+                    "{text} rax={:#x} rdx={:#x}: expected {}",
+                    case.input.gpr[0],
+                    case.input.gpr[2],
+                    if expect { "#DE with GPRs unchanged" } else { "no exception" }
+                ));
+            }
+        }
+        if unimplemented > 0 {
+            println!("SKIPPED {unimplemented} DIV/IDIV cases: not implemented in hvbench yet");
+        }
+        println!("checked {checked} DIV/IDIV cases against the #DE rule ({faulting} expected #DE)");
+        assert!(failures.is_empty(), "#DE rule violated:\n{}", failures.join("\n"));
+    }
+}
+
+#[test]
+fn division_errors_follow_the_sdm() {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    imp::division_errors();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    println!("SKIPPED: the division test shares the differential generator (x86_64 Linux only)");
 }
 
 #[test]

@@ -372,6 +372,10 @@ pub fn case(rng: &mut Rng, form: Form) -> Option<Case> {
             insn.set_op_register(n, r);
         }
     }
+    // LOCK on a memory destination where the instruction allows it.
+    if op.can_use_lock_prefix() && insn.op0_kind() == OpKind::Memory && rng.one_in(4) {
+        insn.set_has_lock_prefix(true);
+    }
     let mut skip = None;
     constrain(rng, &insn, &mut st, mem_addr, &mut skip);
     let bytes = encode(&insn)?;
@@ -589,4 +593,23 @@ pub fn divide_faults(i: &Instruction, st: &State, mem_addr: Option<u64>, size: u
     } else {
         n / d as u128 > (u128::MAX >> (128 - bits))
     }
+}
+
+/// The address of `i`'s memory operand for the registers in `st` (no RIP-relative forms).
+pub fn memory_address(i: &Instruction, st: &State) -> u64 {
+    let mut ea = i.memory_displacement64();
+    if i.memory_base() != Register::None {
+        ea = ea.wrapping_add(st.gpr[full(i.memory_base())]);
+    }
+    if i.memory_index() != Register::None {
+        ea = ea.wrapping_add(st.gpr[full(i.memory_index())].wrapping_mul(i.memory_index_scale() as u64));
+    }
+    if i.memory_base().size() == 4 || i.memory_index().size() == 4 { ea & 0xffff_ffff } else { ea }
+}
+
+/// Whether the DIV or IDIV `i` raises #DE from `st` (SDM "DIV"/"IDIV": a zero divisor, or a
+/// quotient too large for the destination).
+pub fn division_faults(i: &Instruction, st: &State) -> bool {
+    let mem = (i.op0_kind() == OpKind::Memory).then(|| memory_address(i, st));
+    divide_faults(i, st, mem, operand_size(i), i.mnemonic() == Mnemonic::Idiv)
 }

@@ -23,8 +23,9 @@ pub struct Emu {
 pub enum Outcome {
     /// It retired; the state after it.
     Retired(State),
-    /// It raised the exception with this vector.
-    Exception(u8),
+    /// It raised the exception with this vector; the GPRs after delivery (RSP holds the
+    /// exception frame).
+    Exception(u8, [u64; 16]),
 }
 
 impl Emu {
@@ -61,7 +62,7 @@ impl Emu {
             sb.mem.read_bytes(PhysAddr(BUF_ADDR), &mut buf);
             Outcome::Retired(State { gpr: s.gpr, rflags: s.rflags, buf })
         } else {
-            Outcome::Exception(sb.read(VECTOR_SLOT, 1) as u8)
+            Outcome::Exception(sb.read(VECTOR_SLOT, 1) as u8, s.gpr)
         }
     }
 }
@@ -132,16 +133,7 @@ fn source_value(i: &Instruction, input: &State) -> Option<u64> {
             Some(if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) { v >> 8 } else { v } & m)
         }
         OpKind::Memory => {
-            let mut ea = i.memory_displacement64();
-            if i.memory_base() != Register::None {
-                ea = ea.wrapping_add(input.gpr[cases::full(i.memory_base())]);
-            }
-            if i.memory_index() != Register::None {
-                ea = ea.wrapping_add(input.gpr[cases::full(i.memory_index())].wrapping_mul(i.memory_index_scale() as u64));
-            }
-            if i.memory_base().size() == 4 {
-                ea &= 0xffff_ffff;
-            }
+            let ea = cases::memory_address(i, input);
             let off = ea.wrapping_sub(BUF_ADDR) as usize;
             let bytes = input.buf.get(off..off + size)?;
             let mut b = [0u8; 8];
@@ -156,14 +148,14 @@ fn source_value(i: &Instruction, input: &State) -> Option<u64> {
 pub fn compare(i: &Instruction, bytes: &[u8], input: &State, host: &State, emu: &Outcome) -> Option<String> {
     let mut diffs = Vec::new();
     match emu {
-        Outcome::Exception(v) => diffs.push(format!("  hvbench raised exception vector {v}; the host completed")),
+        Outcome::Exception(v, _) => diffs.push(format!("  hvbench raised exception vector {v}; the host completed")),
         Outcome::Retired(e) => {
             let und = undefined_regs(i, input);
-            for r in 0..16 {
+            for (r, name) in REG_NAMES.iter().enumerate() {
                 if und & (1 << r) == 0 && host.gpr[r] != e.gpr[r] {
                     diffs.push(format!(
-                        "  {:<4} in {:#018x}  host {:#018x}  hvbench {:#018x}",
-                        REG_NAMES[r], input.gpr[r], host.gpr[r], e.gpr[r]
+                        "  {name:<4} in {:#018x}  host {:#018x}  hvbench {:#018x}",
+                        input.gpr[r], host.gpr[r], e.gpr[r]
                     ));
                 }
             }
@@ -199,8 +191,8 @@ pub fn compare(i: &Instruction, bytes: &[u8], input: &State, host: &State, emu: 
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let mut out = format!("{text}   [{}]   ({:?})\n", hex.join(" "), i.code());
     out += "  inputs:";
-    for r in 0..16 {
-        out += &format!("{}{}={:#x}", if r % 4 == 0 { "\n    " } else { " " }, REG_NAMES[r], input.gpr[r]);
+    for (r, name) in REG_NAMES.iter().enumerate() {
+        out += &format!("{}{name}={:#x}", if r % 4 == 0 { "\n    " } else { " " }, input.gpr[r]);
     }
     out += &format!("\n    rflags={:#x} ({})\n", input.rflags, flag_names(input.rflags));
     if let Some(v) = source_value(i, input).filter(|_| i.op1_kind() == OpKind::Memory) {
