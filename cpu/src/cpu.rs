@@ -56,7 +56,8 @@ pub struct Cpu {
     pub config: CpuConfig,
     /// Cycles elapsed on this vCPU (virtual time).
     pub cycles: u64,
-    /// Instructions retired.
+    /// Instructions retired. A REP string instruction counts once per group of up to 1024
+    /// iterations (see `exec/string.rs`), so budgets bound the work done.
     pub retired: u64,
     /// Whether to record events other than unimplemented instructions.
     pub trace: bool,

@@ -32,6 +32,7 @@ mod sse_fp;
 mod sse_int;
 mod sse_move;
 mod stack;
+mod string;
 mod syscall;
 mod system;
 mod x87;
@@ -45,6 +46,7 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     mov::handler,
     control::handler,
     stack::handler,
+    string::handler,
     system::handler,
     io::handler,
     shift::handler,
