@@ -5,7 +5,7 @@
 //! Translation Mechanism" (entry formats, Tables 29-1 ff), 29.3.3 "EPT-Induced VM Exits" with
 //! 29.3.3.1 "EPT Misconfigurations", 29.3.3.2 "EPT Violations" and 29.3.3.3 "Prioritization of
 //! EPT Misconfigurations and EPT Violations", 29.3.4 "Accessed and Dirty Flags for EPT". The EPTP
-//! format is Vol. 3C 25.6.11 (Table 25-9 "Format of Extended-Page-Table Pointer"), its VM-entry
+//! format is Vol. 3C 25.6.11 "Extended-Page-Table Pointer (EPTP)", its VM-entry
 //! checks 27.2.1.1, the exit qualification 28.2.1 Table 28-7 "Exit Qualification for EPT
 //! Violations". Section numbers follow the chapter numbering of the 2023-2024 editions (VM
 //! exits = chapter 28, address translation = chapter 29).
@@ -131,7 +131,7 @@ pub enum EptpError {
     Reserved(u64),
 }
 
-/// The extended-page-table pointer, a VM-execution control field (SDM 25.6.11, Table 25-9).
+/// The extended-page-table pointer, a VM-execution control field (SDM 25.6.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EptPointer(pub u64);
 
