@@ -100,7 +100,7 @@ impl Exec<'_> {
     #[inline(always)]
     fn tlb_tag(&self) -> Tag {
         let pcid = if self.cpu.state.cr4 & cr4::PCIDE != 0 { (self.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
-        Tag { pcid, vpid: 0 }
+        Tag { pcid, vpid: 0, ept: 0 }
     }
 
     /// Translates `la` for an explicit access by the current privilege level.

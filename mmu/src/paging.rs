@@ -7,6 +7,11 @@
 //! [`walk`] is pure in the sense of ARCHITECTURE.md: it reads (and, for accessed/dirty flags,
 //! writes) paging structures through [`PageTableMemory`], returns a [`Translation`] or a
 //! [`WalkFault`] with the #PF error code, and lists the memory references it made.
+//!
+//! The walker itself ([`walk_through`]) reaches the paging structures through [`TableAccess`],
+//! so that the same code serves the two-dimensional walk of a VMX guest under EPT
+//! ([`crate::nested`]), where every paging-structure address is guest-physical and is
+//! translated through EPT before it is read, and where that translation can abort the walk.
 
 use crate::addr::{LinearAddr, PhysAddr};
 use crate::phys::PhysMem;
@@ -145,15 +150,28 @@ pub struct WalkFault {
     pub error_code: u32,
 }
 
+/// Room for the longest walk: a two-dimensional walk with 5-level guest paging and 5-level
+/// EPT reads 5 guest entries, each after a 5-entry EPT walk, then walks EPT once more for the
+/// final guest-physical address: 5 * (5 + 1) + 5 = 35 references.
+pub const MAX_MEM_REFS: usize = 35;
+
 /// The paging-structure references one walk made, in order (for the cycle model and traces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// These are physical addresses of the entries read; for a walk under EPT they include the
+/// EPT entries, each group before the guest entry it translates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemRefs {
-    refs: [PhysAddr; 5],
+    refs: [PhysAddr; MAX_MEM_REFS],
     len: u8,
 }
 
+impl Default for MemRefs {
+    fn default() -> Self {
+        Self { refs: [PhysAddr(0); MAX_MEM_REFS], len: 0 }
+    }
+}
+
 impl MemRefs {
-    fn push(&mut self, a: PhysAddr) {
+    pub(crate) fn push(&mut self, a: PhysAddr) {
         if (self.len as usize) < self.refs.len() {
             self.refs[self.len as usize] = a;
             self.len += 1;
@@ -180,6 +198,63 @@ impl PageTableMemory for PhysMem {
     fn write_entry(&mut self, addr: PhysAddr, size: u8, value: u64) {
         self.write_le(addr, size, value);
     }
+}
+
+/// How the walker reaches the paging structures. `table_addr` is an address in the space that
+/// CR3 and the entries' address fields name: physical without EPT, guest-physical under EPT
+/// (SDM Vol. 3C 29.3.2: "the addresses in CR3 and in paging-structure entries are
+/// guest-physical addresses"). An implementation may abort the walk (an EPT violation or
+/// misconfiguration on the way to an entry); the walker then stops at once.
+pub trait TableAccess {
+    /// Why a walk was aborted ([`core::convert::Infallible`] when it cannot be).
+    type Abort;
+    /// Reads a 4- or 8-byte entry (a data read, SDM 29.3.3.2: "reads by the logical processor
+    /// of guest paging structures ... are considered to be data reads"). Memory that is not RAM
+    /// reads as all ones.
+    fn read_entry(&mut self, table_addr: u64, size: u8) -> Result<u64, Self::Abort>;
+    /// Writes back an entry with accessed/dirty flags set (a data write). The walker only
+    /// writes an entry it has read during the same walk.
+    fn write_entry(&mut self, table_addr: u64, size: u8, value: u64) -> Result<(), Self::Abort>;
+}
+
+/// Why [`walk_through`] stopped without a translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkStop<A> {
+    /// The guest paging structures do not allow the access: #PF.
+    Fault(WalkFault),
+    /// The [`TableAccess`] aborted the walk.
+    Abort(A),
+}
+
+impl<A> From<WalkFault> for WalkStop<A> {
+    fn from(f: WalkFault) -> Self {
+        WalkStop::Fault(f)
+    }
+}
+
+/// [`TableAccess`] for paging without EPT: table addresses are physical; every entry read is
+/// listed in `refs`.
+struct Direct<'a, M> {
+    mem: &'a mut M,
+    refs: &'a mut MemRefs,
+}
+
+impl<M: PageTableMemory> TableAccess for Direct<'_, M> {
+    type Abort = core::convert::Infallible;
+    fn read_entry(&mut self, table_addr: u64, size: u8) -> Result<u64, Self::Abort> {
+        let addr = PhysAddr(table_addr);
+        self.refs.push(addr);
+        Ok(self.mem.read_entry(addr, size).unwrap_or(all_ones(size)))
+    }
+    fn write_entry(&mut self, table_addr: u64, size: u8, value: u64) -> Result<(), Self::Abort> {
+        self.mem.write_entry(PhysAddr(table_addr), size, value);
+        Ok(())
+    }
+}
+
+/// What a read from outside RAM returns: all ones of `size` bytes.
+pub(crate) fn all_ones(size: u8) -> u64 {
+    if size >= 8 { u64::MAX } else { (1u64 << (8 * size as u32)) - 1 }
 }
 
 /// Checks combined rights against an access (SDM 4.6). Returns the #PF error code on failure.
@@ -238,6 +313,24 @@ pub fn walk(
     access: Access,
 ) -> (Result<Translation, WalkFault>, MemRefs) {
     let mut refs = MemRefs::default();
+    let r = walk_through(&mut Direct { mem, refs: &mut refs }, ctx, la, access);
+    let r = r.map_err(|stop| match stop {
+        WalkStop::Fault(f) => f,
+        WalkStop::Abort(never) => match never {},
+    });
+    (r, refs)
+}
+
+/// [`walk`] over any [`TableAccess`]: the one guest page walker, used directly and under EPT.
+/// With paging disabled the translation is the identity, with every right (SDM 4.1.1; and
+/// Table 28-7: "if CR0.PG = 0, the translation of every linear address is a user-mode linear
+/// address", read/write and executable).
+pub fn walk_through<T: TableAccess>(
+    t: &mut T,
+    ctx: &PagingContext,
+    la: LinearAddr,
+    access: Access,
+) -> Result<Translation, WalkStop<T::Abort>> {
     let r = match ctx.mode {
         PagingMode::Disabled => Ok(Translation {
             phys: PhysAddr(la.0),
@@ -246,17 +339,19 @@ pub fn walk(
             global: false,
             dirty: true,
         }),
-        PagingMode::Bits32 => walk32(mem, ctx, la, access, &mut refs),
-        PagingMode::Pae | PagingMode::Level4 | PagingMode::Level5 => walk64(mem, ctx, la, access, &mut refs),
+        PagingMode::Bits32 => walk32(t, ctx, la, access),
+        PagingMode::Pae | PagingMode::Level4 | PagingMode::Level5 => walk64(t, ctx, la, access),
     };
-    let r = r.map_err(|mut f| {
-        let fetch_bit_defined = ctx.mode != PagingMode::Bits32 && (ctx.nxe || ctx.smep);
-        if access.kind == AccessKind::Execute && !fetch_bit_defined {
-            f.error_code &= !pf::I;
+    r.map_err(|stop| match stop {
+        WalkStop::Fault(mut f) => {
+            let fetch_bit_defined = ctx.mode != PagingMode::Bits32 && (ctx.nxe || ctx.smep);
+            if access.kind == AccessKind::Execute && !fetch_bit_defined {
+                f.error_code &= !pf::I;
+            }
+            WalkStop::Fault(f)
         }
-        f
-    });
-    (r, refs)
+        abort => abort,
+    })
 }
 
 fn not_present(access: Access) -> WalkFault {
@@ -268,8 +363,9 @@ fn reserved(access: Access) -> WalkFault {
 }
 
 /// Sets A on every used entry and D on the leaf for a write (SDM 4.8), after rights passed.
-fn set_flags(mem: &mut impl PageTableMemory, used: &[(PhysAddr, u64)], size: u8, write: bool) -> bool {
-    let last = used.len() - 1;
+/// Returns the leaf's dirty flag.
+fn set_flags<T: TableAccess>(t: &mut T, used: &[(u64, u64)], size: u8, write: bool) -> Result<bool, WalkStop<T::Abort>> {
+    let last = used.len().saturating_sub(1);
     let mut dirty = false;
     for (i, &(addr, entry)) in used.iter().enumerate() {
         let mut new = entry | pte::A;
@@ -280,26 +376,24 @@ fn set_flags(mem: &mut impl PageTableMemory, used: &[(PhysAddr, u64)], size: u8,
             dirty = new & pte::D != 0;
         }
         if new != entry {
-            mem.write_entry(addr, size, new);
+            t.write_entry(addr, size, new).map_err(WalkStop::Abort)?;
         }
     }
-    dirty
+    Ok(dirty)
 }
 
 /// SDM 4.3: 32-bit paging, with 4-MByte pages when CR4.PSE=1 (PSE-36 address bits).
-fn walk32(
-    mem: &mut impl PageTableMemory,
+fn walk32<T: TableAccess>(
+    t: &mut T,
     ctx: &PagingContext,
     la: LinearAddr,
     access: Access,
-    refs: &mut MemRefs,
-) -> Result<Translation, WalkFault> {
+) -> Result<Translation, WalkStop<T::Abort>> {
     let la32 = la.0 as u32 as u64;
-    let pde_addr = PhysAddr((ctx.cr3 & 0xffff_f000) | ((la32 >> 22) << 2));
-    refs.push(pde_addr);
-    let pde = mem.read_entry(pde_addr, 4).unwrap_or(u32::MAX as u64);
+    let pde_addr = (ctx.cr3 & 0xffff_f000) | ((la32 >> 22) << 2);
+    let pde = t.read_entry(pde_addr, 4).map_err(WalkStop::Abort)?;
     if pde & pte::P == 0 {
-        return Err(not_present(access));
+        return Err(not_present(access).into());
     }
     let mut rights = Rights { writable: pde & pte::RW != 0, user: pde & pte::US != 0, no_execute: false };
     if ctx.pse && pde & pte::PS != 0 {
@@ -308,11 +402,11 @@ fn walk32(
         let pa_hi_bits = (ctx.maxphyaddr.min(40) as u32).saturating_sub(32);
         let rsvd = (((1u64 << 9) - 1) << 13) & !(((1u64 << pa_hi_bits) - 1) << 13);
         if pde & rsvd != 0 {
-            return Err(reserved(access));
+            return Err(reserved(access).into());
         }
         check_rights(rights, access, ctx).map_err(|error_code| WalkFault { error_code })?;
         let base = (pde & 0xffc0_0000) | (((pde >> 13) & 0xff) << 32);
-        let dirty = set_flags(mem, &[(pde_addr, pde)], 4, access.kind == AccessKind::Write);
+        let dirty = set_flags(t, &[(pde_addr, pde)], 4, access.kind == AccessKind::Write)?;
         return Ok(Translation {
             phys: PhysAddr(base | (la32 & 0x3f_ffff)),
             page_shift: 22,
@@ -321,16 +415,15 @@ fn walk32(
             dirty,
         });
     }
-    let pte_addr = PhysAddr((pde & 0xffff_f000) | (((la32 >> 12) & 0x3ff) << 2));
-    refs.push(pte_addr);
-    let pte = mem.read_entry(pte_addr, 4).unwrap_or(u32::MAX as u64);
+    let pte_addr = (pde & 0xffff_f000) | (((la32 >> 12) & 0x3ff) << 2);
+    let pte = t.read_entry(pte_addr, 4).map_err(WalkStop::Abort)?;
     if pte & pte::P == 0 {
-        return Err(not_present(access));
+        return Err(not_present(access).into());
     }
     rights.writable &= pte & pte::RW != 0;
     rights.user &= pte & pte::US != 0;
     check_rights(rights, access, ctx).map_err(|error_code| WalkFault { error_code })?;
-    let dirty = set_flags(mem, &[(pde_addr, pde), (pte_addr, pte)], 4, access.kind == AccessKind::Write);
+    let dirty = set_flags(t, &[(pde_addr, pde), (pte_addr, pte)], 4, access.kind == AccessKind::Write)?;
     Ok(Translation {
         phys: PhysAddr((pte & 0xffff_f000) | (la32 & 0xfff)),
         page_shift: 12,
@@ -349,29 +442,37 @@ pub fn pdpte_reserved(pdpte: u64, maxphyaddr: u8) -> bool {
 /// Loads PAE paging's four PDPTEs from the 32-byte-aligned table at CR3 (SDM 4.4.1).
 /// `None` if a present PDPTE has a reserved bit set (the caller raises #GP(0)).
 pub fn load_pdptes(mem: &mut impl PageTableMemory, cr3: u64, maxphyaddr: u8) -> Option<[u64; 4]> {
+    let mut refs = MemRefs::default();
+    match load_pdptes_through(&mut Direct { mem, refs: &mut refs }, cr3, maxphyaddr) {
+        Ok(p) => p,
+        Err(never) => match never {},
+    }
+}
+
+/// [`load_pdptes`] over any [`TableAccess`] (under EPT: [`crate::nested::load_pdptes`]).
+pub fn load_pdptes_through<T: TableAccess>(t: &mut T, cr3: u64, maxphyaddr: u8) -> Result<Option<[u64; 4]>, T::Abort> {
     let base = cr3 & 0xffff_ffe0;
     let mut out = [0u64; 4];
     for (i, e) in out.iter_mut().enumerate() {
-        *e = mem.read_entry(PhysAddr(base + 8 * i as u64), 8).unwrap_or(u64::MAX);
+        *e = t.read_entry(base + 8 * i as u64, 8)?;
         if pdpte_reserved(*e, maxphyaddr) {
-            return None;
+            return Ok(None);
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// SDM 4.4 (PAE) and 4.5 (4-level and 5-level): 64-bit entries, 9 address bits a level.
-fn walk64(
-    mem: &mut impl PageTableMemory,
+fn walk64<T: TableAccess>(
+    t: &mut T,
     ctx: &PagingContext,
     la: LinearAddr,
     access: Access,
-    refs: &mut MemRefs,
-) -> Result<Translation, WalkFault> {
+) -> Result<Translation, WalkStop<T::Abort>> {
     let xd_rsvd = if ctx.nxe { 0 } else { pte::XD };
     let hi_rsvd = high_reserved(ctx.maxphyaddr) | xd_rsvd;
     let mut rights = Rights { writable: true, user: true, no_execute: false };
-    let mut used: [(PhysAddr, u64); 5] = [(PhysAddr(0), 0); 5];
+    let mut used: [(u64, u64); 5] = [(0, 0); 5];
     let mut n = 0usize;
 
     // (level shift, table base) for the first level walked from memory.
@@ -382,7 +483,7 @@ fn walk64(
             // PAE: the PDPTE comes from the PDPTE registers, not memory (SDM 4.4.1).
             let pdpte = ctx.pdptes[((la.0 as u32) >> 30) as usize];
             if pdpte & pte::P == 0 {
-                return Err(not_present(access));
+                return Err(not_present(access).into());
             }
             (21u32, pdpte & ADDR_MASK)
         }
@@ -390,11 +491,10 @@ fn walk64(
     let la_bits = if ctx.mode == PagingMode::Pae { la.0 & 0xffff_ffff } else { la.0 };
     loop {
         let index = (la_bits >> shift) & 0x1ff;
-        let addr = PhysAddr(table | (index << 3));
-        refs.push(addr);
-        let entry = mem.read_entry(addr, 8).unwrap_or(u64::MAX);
+        let addr = table | (index << 3);
+        let entry = t.read_entry(addr, 8).map_err(WalkStop::Abort)?;
         if entry & pte::P == 0 {
-            return Err(not_present(access));
+            return Err(not_present(access).into());
         }
         let large = entry & pte::PS != 0;
         let mut rsvd = hi_rsvd;
@@ -406,16 +506,18 @@ fn walk64(
             rsvd |= ((1u64 << shift) - 1) & !((1u64 << 13) - 1);
         }
         if entry & rsvd != 0 {
-            return Err(reserved(access));
+            return Err(reserved(access).into());
         }
         rights.writable &= entry & pte::RW != 0;
         rights.user &= entry & pte::US != 0;
         rights.no_execute |= ctx.nxe && entry & pte::XD != 0;
-        used[n] = (addr, entry);
-        n += 1;
+        if let Some(slot) = used.get_mut(n) {
+            *slot = (addr, entry);
+            n += 1;
+        }
         if shift == 12 || large {
             check_rights(rights, access, ctx).map_err(|error_code| WalkFault { error_code })?;
-            let dirty = set_flags(mem, &used[..n], 8, access.kind == AccessKind::Write);
+            let dirty = set_flags(t, &used[..n], 8, access.kind == AccessKind::Write)?;
             let base = entry & ADDR_MASK & !((1u64 << shift) - 1);
             return Ok(Translation {
                 phys: PhysAddr(base | (la_bits & ((1u64 << shift) - 1))),

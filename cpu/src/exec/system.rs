@@ -273,7 +273,7 @@ fn invlpg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let base = if x.cpu.state.mode() == Mode::Long64 && !matches!(seg, SegReg::Fs | SegReg::Gs) { 0 } else { x.cpu.state.seg(seg).base };
     let la = x.wrap_linear(base.wrapping_add(off));
     let pcid = if x.cpu.state.cr4 & cr4::PCIDE != 0 { (x.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
-    x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: 0 });
+    x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: 0, ept: 0 });
     x.cpu.break_block = true;
     Ok(())
 }
@@ -497,7 +497,7 @@ impl Exec<'_> {
         if !no_flush {
             let pcid = if pcide { (v & 0xfff) as u16 } else { 0 };
             if pcide {
-                self.cpu.tlb.invalidate_pcid(hvbench_mmu::tlb::Tag { pcid, vpid: 0 });
+                self.cpu.tlb.invalidate_pcid(hvbench_mmu::tlb::Tag { pcid, vpid: 0, ept: 0 });
             } else {
                 self.cpu.tlb.invalidate_non_global(0);
             }
