@@ -77,11 +77,11 @@ fn invpcid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             if !x.is_canonical(la) {
                 return Err(Exception::gp0().into());
             }
-            x.cpu.tlb.invalidate_page(la >> 12, Tag { pcid, vpid: 0 });
+            x.cpu.tlb.invalidate_page(la >> 12, Tag { pcid, vpid: 0, ept: 0 });
             Ok(())
         }
         invpcid_type::SINGLE => {
-            x.cpu.tlb.invalidate_pcid(Tag { pcid, vpid: 0 });
+            x.cpu.tlb.invalidate_pcid(Tag { pcid, vpid: 0, ept: 0 });
             Ok(())
         }
         invpcid_type::ALL_GLOBAL => {
