@@ -53,6 +53,14 @@ pub mod edx1 {
     pub const SSE2: u32 = 1 << 26;
 }
 
+/// CPUID.1:ECX bits that are set.
+pub mod ecx1 {
+    /// x2APIC (the local APIC's MSR interface; the machine's APIC implements it).
+    pub const X2APIC: u32 = 1 << 21;
+    /// The local APIC timer's TSC-deadline mode (IA32_TSC_DEADLINE).
+    pub const TSC_DEADLINE: u32 = 1 << 24;
+}
+
 /// CPUID.80000001H:EDX bits.
 pub mod edx_ext {
     /// SYSCALL/SYSRET.
@@ -86,7 +94,7 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: 0,
+    ecx1: ecx1::X2APIC | ecx1::TSC_DEADLINE,
     edx1: edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: 0,
     ecx7: 0,
