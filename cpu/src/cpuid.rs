@@ -77,6 +77,10 @@ pub mod ecx1 {
     pub const XSAVE: u32 = 1 << 26;
     /// CR4.OSXSAVE is set (computed per vCPU).
     pub const OSXSAVE: u32 = 1 << 27;
+    /// x2APIC (the local APIC's MSR interface; the machine's APIC implements it).
+    pub const X2APIC: u32 = 1 << 21;
+    /// The local APIC timer's TSC-deadline mode (IA32_TSC_DEADLINE).
+    pub const TSC_DEADLINE: u32 = 1 << 24;
 }
 
 /// CPUID.(EAX=7,ECX=0):EBX bits that are set.
@@ -144,7 +148,7 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT,
+    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT | ecx1::X2APIC | ecx1::TSC_DEADLINE,
     edx1: edx1::FPU | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: ecx7::RDPID,

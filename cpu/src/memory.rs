@@ -147,7 +147,10 @@ impl Exec<'_> {
     pub fn read_phys(&mut self, pa: PhysAddr, size: u8) -> u64 {
         match self.mem.read_le(pa, size) {
             Some(v) => v,
-            None => self.bus.mmio_read(self.cpu.config.index, pa, size),
+            None => {
+                self.sync_bus_clock();
+                self.bus.mmio_read(self.cpu.config.index, pa, size)
+            }
         }
     }
 
@@ -155,9 +158,17 @@ impl Exec<'_> {
     #[inline(always)]
     pub fn write_phys(&mut self, pa: PhysAddr, size: u8, value: u64) {
         if !self.mem.write_le(pa, size, value) {
+            self.sync_bus_clock();
             self.bus.mmio_write(self.cpu.config.index, pa, size, value);
             self.after_device_write();
         }
+    }
+
+    /// Tells the bus this vCPU's clock before an access it forwards (timers read it).
+    #[cold]
+    pub(crate) fn sync_bus_clock(&mut self) {
+        let tsc = self.tsc();
+        self.bus.set_clock(self.cpu.config.index, self.cpu.cycles, tsc);
     }
 
     /// Lets the machine look at devices before the next instruction.

@@ -6,6 +6,7 @@ use crate::cpu::Exec;
 use crate::exception::{Exception, Result};
 use crate::regs::efer;
 use crate::segment::SegReg;
+use hvbench_mmu::MsrAccess;
 
 /// MSR indices (SDM Vol. 4 Table 2-2).
 pub mod index {
@@ -75,6 +76,12 @@ pub mod index {
     pub const TSC_AUX: u32 = 0xc000_0103;
 }
 
+/// MSRs the bus may implement: IA32_TSC_DEADLINE and the x2APIC range 0x800-0x8FF
+/// (SDM Vol. 3A 11.12.1.2 "x2APIC Register Address Space").
+fn bus_msr(msr: u32) -> bool {
+    msr == index::TSC_DEADLINE || (0x800..=0x8ff).contains(&msr)
+}
+
 /// Variable-range MTRR pairs the model has (IA32_MTRRCAP.VCNT).
 const MTRR_VCNT: u64 = 8;
 
@@ -87,6 +94,14 @@ impl Exec<'_> {
     /// Reads MSR `msr`, or #GP(0) if the model does not have it.
     pub fn read_msr(&mut self, msr: u32) -> Result<u64> {
         use index::*;
+        if bus_msr(msr) {
+            self.sync_bus_clock();
+            match self.bus.msr_read(self.cpu.config.index, msr) {
+                MsrAccess::NotClaimed => {}
+                MsrAccess::Done(v) => return Ok(v),
+                MsrAccess::Fault => return Err(Exception::gp0().into()),
+            }
+        }
         let s = &self.cpu.state;
         let m = &s.msr;
         Ok(match msr {
@@ -134,6 +149,17 @@ impl Exec<'_> {
         let gp = || Err(Exception::gp0().into());
         let canonical = |x: &Self, a: u64| x.is_canonical(a);
         let maxphy_mask = !((1u64 << self.cpu.config.maxphyaddr) - 1);
+        if bus_msr(msr) {
+            self.sync_bus_clock();
+            match self.bus.msr_write(self.cpu.config.index, msr, v) {
+                MsrAccess::NotClaimed => {}
+                MsrAccess::Done(_) => {
+                    self.cpu.poll_events = true;
+                    return Ok(());
+                }
+                MsrAccess::Fault => return gp(),
+            }
+        }
         match msr {
             TSC => self.cpu.state.tsc_offset = v.wrapping_sub(self.cpu.cycles),
             APIC_BASE => {
@@ -141,8 +167,13 @@ impl Exec<'_> {
                 if v & (0xff | (1 << 9) | maxphy_mask) != 0 {
                     return gp();
                 }
-                let bsp = self.cpu.state.msr.apic_base & (1 << 8);
-                self.cpu.state.msr.apic_base = (v & !(1 << 8)) | bsp;
+                let old = self.cpu.state.msr.apic_base;
+                let new = (v & !(1 << 8)) | (old & (1 << 8));
+                if !self.bus.apic_base_write(self.cpu.config.index, old, new) {
+                    return gp();
+                }
+                self.cpu.state.msr.apic_base = new;
+                self.cpu.poll_events = true;
             }
             FEATURE_CONTROL => {
                 // Once locked (bit 0), writes fault until reset (SDM Vol. 3C 24.7).

@@ -1,11 +1,27 @@
 //! The machine: RAM, the PC device bus, 1 to 64 vCPUs and one virtual clock, run in a fixed,
 //! deterministic interleaving.
 //!
-//! vCPUs take turns in index order, each running up to a quantum of instructions (or less,
-//! when a device write ends its turn early so the machine can look at the bus). Virtual time
-//! is the cycle count of the vCPUs (1 cycle = 1 ns at the model's nominal 1 GHz); when every
-//! vCPU is halted, time jumps to the next device deadline, and with none the machine reports
-//! a deadlock instead of waiting forever.
+//! vCPUs take turns in index order, each running a quantum of instructions. Within a turn
+//! the vCPU stops after every device write (the machine then carries out INIT and SIPI that
+//! the write sent, and sees exit requests) and at its local APIC timer's deadline, then goes
+//! on until the quantum is used up or it halts. Everything happens in this one fixed order on
+//! one host thread, so a run is reproducible bit for bit.
+//!
+//! Virtual time is the cycle count of the vCPUs (1 cycle = 1 ns at the model's nominal
+//! 1 GHz); the machine's time is the largest. Each vCPU's TSC and local APIC timer run on its
+//! own cycle count, which never goes backwards: a running vCPU lags the others by at most
+//! about one quantum; a sleeping (halted, waiting-for-SIPI) vCPU's clock follows the
+//! machine's at each of its turns, stopping at its own APIC timer deadline if that comes
+//! first, so the timer interrupt arrives exactly on time. PIT, RTC and ACPI PM timer see the
+//! machine's time. When every vCPU sleeps, time jumps to the next deadline (PIT, RTC or an
+//! APIC timer); the machine reports a deadlock when no vCPU can ever wake: each waits for a
+//! SIPI, is shut down, or halted with IF=0, and no NMI is pending or routable.
+//!
+//! SMP: vCPU 0 is the BSP; the APs start in wait-for-SIPI. INIT (SDM Vol. 3A 10.1.1,
+//! Table 10-1, INIT column) resets a vCPU's state but keeps x87/SSE state, XCR0, the MSRs
+//! (MTRRs, PAT, IA32_APIC_BASE, ...), the TSC and CR0.CD/NW; the BSP then runs from the reset
+//! vector, an AP waits for a SIPI. A SIPI with vector VV starts a waiting AP in real mode
+//! at CS = VV00h (base VV000h), IP = 0; a SIPI to a vCPU that is not waiting is ignored.
 
 use crate::devices::debug_exit::ExitRequest;
 use crate::devices::pc_bus::{PcBus, PcBusConfig};
@@ -13,7 +29,10 @@ use crate::devices::sink::SerialSink;
 use crate::exit_status::Outcome;
 use crate::loader::{self, BootConfig, BootModule, EntryState, LoadError};
 use hvbench_cpu::segment::{DescTable, Descriptor, SegReg};
-use hvbench_cpu::state::Activity;
+use hvbench_cpu::state::{Activity, CpuState, RESET_CODE_ATTR};
+use hvbench_cpu::segment::Segment;
+use crate::devices::lapic::{APIC_BASE_BSP, Startup};
+use hvbench_mmu::Bus;
 use hvbench_cpu::{Cpu, CpuConfig, Event, StopReason};
 use hvbench_mmu::{PhysAddr, PhysMem, RamLayoutError};
 
@@ -204,55 +223,144 @@ impl Machine {
 
     /// One turn of every vCPU; `Some` when the run is over.
     fn round(&mut self) -> Option<Outcome> {
-        let mut any_active = false;
         for i in 0..self.cpus.len() {
-            if let Some(o) = self.exit_requested() {
+            if let Some(o) = self.turn(i) {
                 return Some(o);
             }
-            let budget = match self.cfg.max_instructions {
-                Some(max) => {
-                    let done = self.retired();
-                    if done >= max {
-                        return Some(Outcome::BudgetExhausted);
-                    }
-                    self.cfg.quantum.min(max - done)
-                }
-                None => self.cfg.quantum,
-            };
-            let now = self.now();
-            self.bus.set_time(now);
-            let cpu = &mut self.cpus[i];
-            if cpu.state.activity != Activity::Active && cpu.cycles < now {
-                // A sleeping vCPU's clock follows the machine's.
-                cpu.cycles = now;
-            }
-            let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
-            self.collect_events(i);
-            let cpu = &self.cpus[i];
-            match stop {
-                StopReason::Unsupported(what) => return Some(Outcome::Unsupported { cpu: i, what }),
-                _ if cpu.state.activity == Activity::Shutdown => return Some(Outcome::TripleFault { cpu: i }),
-                _ => {}
-            }
-            any_active |= cpu.state.activity == Activity::Active;
         }
         if let Some(o) = self.exit_requested() {
             return Some(o);
         }
-        if !any_active {
-            match self.bus.next_deadline() {
-                Some(t) if t > self.now() => {
-                    for c in &mut self.cpus {
-                        c.cycles = c.cycles.max(t);
-                    }
-                    self.bus.set_time(t);
-                }
-                Some(_) => {}
-                None if self.cpus.iter().any(|c| c.state.activity == Activity::Active) => {}
-                None => return Some(Outcome::Deadlock),
-            }
+        if self.cpus.iter().all(|c| c.state.activity != Activity::Active) {
+            return self.idle();
         }
         None
+    }
+
+    /// vCPU `i`'s turn: up to a quantum of instructions.
+    fn turn(&mut self, i: usize) -> Option<Outcome> {
+        let mut left = self.cfg.quantum.max(1);
+        self.catch_up(i);
+        loop {
+            if let Some(o) = self.exit_requested() {
+                return Some(o);
+            }
+            if let Some(max) = self.cfg.max_instructions {
+                let done = self.retired();
+                if done >= max {
+                    return Some(Outcome::BudgetExhausted);
+                }
+                left = left.min(max - done);
+            }
+            let now = self.now();
+            self.bus.set_time(now);
+            let cpu = &mut self.cpus[i];
+            self.bus.set_clock(i, cpu.cycles, tsc(cpu));
+            // Stop at the APIC timer's deadline (every instruction costs at least a cycle).
+            let budget = match self.bus.lapic_deadline(i) {
+                Some(d) if d > cpu.cycles => left.min(d - cpu.cycles),
+                _ => left,
+            };
+            let before = cpu.retired;
+            let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
+            let ran = self.cpus[i].retired - before;
+            if let Some(a) = self.bus.lapic(i) {
+                self.cpus[i].state.cr8 = u64::from(a.tpr() >> 4);
+            }
+            self.collect_events(i);
+            if let StopReason::Unsupported(what) = stop {
+                return Some(Outcome::Unsupported { cpu: i, what });
+            }
+            if self.cpus[i].state.activity == Activity::Shutdown {
+                return Some(Outcome::TripleFault { cpu: i });
+            }
+            self.apply_startups();
+            left = left.saturating_sub(ran);
+            if left == 0 || ran == 0 || self.cpus[i].state.activity != Activity::Active {
+                return None;
+            }
+        }
+    }
+
+    /// A sleeping vCPU's clock follows the machine's, stopping at its APIC timer deadline.
+    fn catch_up(&mut self, i: usize) {
+        let now = self.now();
+        let cpu = &mut self.cpus[i];
+        if cpu.state.activity == Activity::Active || cpu.cycles >= now {
+            return;
+        }
+        cpu.cycles = match self.bus.lapic_deadline(i) {
+            Some(d) if d > cpu.cycles && d < now => d,
+            _ => now,
+        };
+    }
+
+    /// Every vCPU sleeps: jump to the next deadline, or report a deadlock.
+    fn idle(&mut self) -> Option<Outcome> {
+        let wakeable = self.cpus.iter().any(|c| c.state.activity == Activity::Halted && c.state.rflags & hvbench_cpu::flags::IF != 0);
+        if !wakeable && !self.bus.nmi_possible() {
+            return Some(Outcome::Deadlock);
+        }
+        match self.bus.next_deadline() {
+            Some(t) if t > self.now() => {
+                for (i, c) in self.cpus.iter_mut().enumerate() {
+                    c.cycles = c.cycles.max(t);
+                    self.bus.set_clock(i, c.cycles, tsc(c));
+                }
+                self.bus.set_time(t);
+                None
+            }
+            // Due already: the sleeping vCPUs' next turns catch up to it.
+            Some(_) => None,
+            None if self.bus.nmi_possible() && self.cpus.iter().any(|c| c.state.activity == Activity::Halted) => None,
+            None => Some(Outcome::Deadlock),
+        }
+    }
+
+    /// Carries out the INITs and SIPIs the local APICs received.
+    fn apply_startups(&mut self) {
+        for j in 0..self.cpus.len() {
+            while let Some(s) = self.bus.take_startup(j) {
+                match s {
+                    Startup::Init => self.init_cpu(j),
+                    Startup::Sipi(v) => self.start_cpu(j, v),
+                }
+            }
+        }
+    }
+
+    /// INIT (SDM Vol. 3A 10.1.1, Table 10-1): what INIT keeps is listed in the module docs.
+    fn init_cpu(&mut self, j: usize) {
+        use hvbench_cpu::regs::cr0;
+        let cpu = &mut self.cpus[j];
+        let old = &cpu.state;
+        let mut s = CpuState::reset(hvbench_cpu::cpuid::SIGNATURE);
+        s.cr0 = (old.cr0 & (cr0::CD | cr0::NW)) | cr0::ET;
+        s.fpu = old.fpu;
+        s.xmm = old.xmm;
+        s.mxcsr = old.mxcsr;
+        s.xcr0 = old.xcr0;
+        s.msr = old.msr.clone();
+        s.msr.tsc_deadline = 0;
+        s.tsc_offset = old.tsc_offset;
+        s.activity = if old.msr.apic_base & APIC_BASE_BSP != 0 { Activity::Active } else { Activity::WaitForSipi };
+        cpu.set_state(s);
+        if let Some(a) = self.bus.lapic_mut(j) {
+            a.init_reset();
+        }
+    }
+
+    /// SIPI with vector `v`: a vCPU waiting for it starts at VV00:0000 in real mode.
+    fn start_cpu(&mut self, j: usize, v: u8) {
+        let cpu = &mut self.cpus[j];
+        if cpu.state.activity != Activity::WaitForSipi {
+            return;
+        }
+        let mut s = cpu.state.clone();
+        s.seg[SegReg::Cs as usize] = Segment { selector: u16::from(v) << 8, base: u64::from(v) << 12, limit: 0xffff, attr: RESET_CODE_ATTR };
+        s.rip = 0;
+        s.activity = Activity::Active;
+        cpu.set_state(s);
     }
 
     fn exit_requested(&self) -> Option<Outcome> {
@@ -262,4 +370,9 @@ impl Machine {
             ExitRequest::PowerOff => Outcome::PowerOff,
         })
     }
+}
+
+/// A vCPU's time-stamp counter (what RDTSC reads).
+fn tsc(c: &Cpu) -> u64 {
+    c.cycles.wrapping_add(c.state.tsc_offset)
 }

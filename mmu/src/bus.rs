@@ -36,6 +36,43 @@ pub trait Bus {
     }
     /// Consumes the pending NMI for `cpu` (the CPU is delivering it).
     fn acknowledge_nmi(&mut self, _cpu: CpuIndex) {}
+    /// Tells the bus where `cpu`'s clock stands: `cycles` of virtual time and the
+    /// time-stamp counter `tsc`. The CPU calls it before every access it forwards (port I/O,
+    /// MMIO, MSRs, CR8), so that timers (the local APIC's, TSC deadline) see the vCPU's own
+    /// time. Never goes backwards for one `cpu`.
+    fn set_clock(&mut self, _cpu: CpuIndex, _cycles: u64, _tsc: u64) {}
+    /// RDMSR of an MSR the bus may implement (the local APIC's x2APIC registers
+    /// 0x800-0x8FF, IA32_TSC_DEADLINE). `NotClaimed` leaves it to the CPU.
+    fn msr_read(&mut self, _cpu: CpuIndex, _msr: u32) -> MsrAccess {
+        MsrAccess::NotClaimed
+    }
+    /// WRMSR of an MSR the bus may implement; `Done(_)` when taken, `Fault` for #GP(0).
+    fn msr_write(&mut self, _cpu: CpuIndex, _msr: u32, _value: u64) -> MsrAccess {
+        MsrAccess::NotClaimed
+    }
+    /// A WRMSR to IA32_APIC_BASE that passed the CPU's reserved-bit checks; `false` refuses
+    /// it with #GP(0) (an invalid xAPIC/x2APIC mode transition). The CPU keeps the value.
+    fn apic_base_write(&mut self, _cpu: CpuIndex, _old: u64, _new: u64) -> bool {
+        true
+    }
+    /// CR8 for `cpu`: the task-priority class TPR[7:4] of its local APIC, or `None` when the
+    /// bus has no APIC (the CPU then keeps CR8 itself).
+    fn cr8_read(&mut self, _cpu: CpuIndex) -> Option<u64> {
+        None
+    }
+    /// MOV to CR8 (already checked to be 0-15): sets TPR[7:4] = `value`, TPR[3:0] = 0.
+    fn cr8_write(&mut self, _cpu: CpuIndex, _value: u64) {}
+}
+
+/// The bus's answer to an MSR access the CPU forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsrAccess {
+    /// Not a bus MSR: the CPU handles it (or raises #GP if it has no such MSR).
+    NotClaimed,
+    /// Done: the value read (0 for a write).
+    Done(u64),
+    /// The access raises #GP(0).
+    Fault,
 }
 
 /// A bus with nothing on it: ports and MMIO read all ones, writes vanish. For tests.

@@ -21,5 +21,5 @@ pub mod phys;
 pub mod tlb;
 
 pub use addr::{GuestPhysAddr, LinearAddr, PhysAddr};
-pub use bus::{Bus, CpuIndex, EmptyBus};
+pub use bus::{Bus, CpuIndex, EmptyBus, MsrAccess};
 pub use phys::{PhysMem, RamLayoutError};

@@ -51,6 +51,7 @@ fn in_(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let size = i.op0_register().size() as u32;
     let port = port_of(x, i, 1);
     x.check_io(port, size)?;
+    x.sync_bus_clock();
     let v = x.bus.io_read(x.cpu.config.index, port, size as u8);
     x.set_reg(i.op0_register(), v as u64);
     Ok(())
@@ -61,6 +62,7 @@ fn out(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let port = port_of(x, i, 0);
     x.check_io(port, size)?;
     let v = x.reg(i.op1_register()) as u32;
+    x.sync_bus_clock();
     x.bus.io_write(x.cpu.config.index, port, size as u8, v);
     x.after_device_write();
     Ok(())

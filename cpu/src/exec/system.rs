@@ -386,13 +386,19 @@ fn mov_special(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 impl Exec<'_> {
     /// MOV from CRn.
     pub fn read_cr(&mut self, r: Register) -> Result<u64> {
-        let s = &self.cpu.state;
         Ok(match r {
-            Register::CR0 => s.cr0,
-            Register::CR2 => s.cr2,
-            Register::CR3 => s.cr3,
-            Register::CR4 => s.cr4,
-            Register::CR8 => s.cr8,
+            Register::CR0 => self.cpu.state.cr0,
+            Register::CR2 => self.cpu.state.cr2,
+            Register::CR3 => self.cpu.state.cr3,
+            Register::CR4 => self.cpu.state.cr4,
+            Register::CR8 => {
+                // CR8[3:0] = TPR[7:4] of the local APIC (SDM Vol. 3A 11.8.6.1).
+                self.sync_bus_clock();
+                if let Some(v) = self.bus.cr8_read(self.cpu.config.index) {
+                    self.cpu.state.cr8 = v & 0xf;
+                }
+                self.cpu.state.cr8
+            }
             _ => return Err(Exception::ud().into()),
         })
     }
@@ -412,6 +418,8 @@ impl Exec<'_> {
                     return Err(Exception::gp0().into());
                 }
                 self.cpu.state.cr8 = v;
+                self.sync_bus_clock();
+                self.bus.cr8_write(self.cpu.config.index, v);
                 self.cpu.poll_events = true;
                 Ok(())
             }

@@ -6,8 +6,22 @@
 //! 0x4D0-0x4D1 ELCR, 0x510-0x511 fw_cfg, 0x600-0x60B ACPI PM, 0xCF8/0xCFC PCI
 //! configuration, 0x8900 shutdown.
 //!
-//! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8, all through the
-//! 8259A pair, whose INTR goes to vCPU 0 (the BSP; the local APIC's LINT0 comes later).
+//! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8. Every ISA line goes
+//! to both the 8259A pair and the IOAPIC (see [`super::ioapic`]); the IOAPIC's pins are the
+//! ISA IRQ numbers except that IRQ0 is pin 2 (the MADT's interrupt source override).
+//!
+//! Local APICs (see [`super::lapic`]): one per vCPU, each seen by its own vCPU at the
+//! address its IA32_APIC_BASE names (the bus knows which vCPU makes an access), or as x2APIC
+//! MSRs. Messages between them (IPIs, IOAPIC redirections) travel over
+//! [`super::apic_bus`]. The PIC's INTR reaches vCPU 0 (the BSP) through LINT0 when LVT LINT0
+//! is unmasked in ExtINT mode (virtual-wire mode, the state the BSP's APIC starts in here,
+//! as a PC BIOS leaves it) or when its APIC is globally disabled (then INTR goes straight to
+//! the core); the APIC's own IRR is served before the PIC, as in QEMU. LINT0 in fixed or NMI
+//! mode and LINT1 have no source in this machine. `pending_interrupt(cpu)` is the APIC's
+//! IRR against its PPR (SDM Vol. 3A 11.8.4) plus that ExtINT path; `acknowledge_interrupt`
+//! moves IRR to ISR (or runs the PIC's INTA). INIT and SIPI are queued per vCPU for the
+//! machine ([`PcBus::take_startup`]); NMIs are `pending_nmi`. A level-triggered EOI is
+//! broadcast to the IOAPIC.
 //!
 //! Devices that decode bytes see a 2- or 4-byte access as consecutive byte accesses, low
 //! byte first (what the ISA bus does with a wide cycle to an 8-bit device); ports that decode
@@ -21,9 +35,12 @@
 //! so the machine calls it before delivering an I/O access (at least once per quantum).
 
 use hvbench_mmu::phys::LOW_RAM_LIMIT;
-use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
+use hvbench_mmu::{Bus, CpuIndex, MsrAccess, PhysAddr};
 
 use super::acpi::pm::AcpiPm;
+use super::apic_bus;
+use super::ioapic::{IOAPIC_BASE, IOAPIC_SIZE, IoApic};
+use super::lapic::{DeliveryMode, Effect, LocalApic, MSR_TSC_DEADLINE, Startup, lvt};
 use super::debug_exit::{DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, DebugAction, DebugPorts, ExitRequest, ones};
 use super::fw_cfg::{FW_CFG_DATA, FW_CFG_SELECTOR, FwCfg};
 use super::mmio::{MmioDevice, MmioMap, MmioOverlap};
@@ -36,6 +53,8 @@ use super::uart::{COM1_BASE, COM1_IRQ, Uart};
 
 /// The vCPU that the PIC's INTR reaches.
 const BSP: CpuIndex = 0;
+/// The IOAPIC pin of ISA IRQ0 (the MADT's interrupt source override).
+const PIT_PIN: usize = 2;
 
 /// What the machine plugs into the bus.
 #[derive(Debug, Default)]
@@ -66,6 +85,8 @@ pub struct PcBus {
     pm: AcpiPm,
     e9: Option<CharOut>,
     mmio: MmioMap,
+    lapics: Vec<LocalApic>,
+    ioapic: IoApic,
     exit: Option<ExitRequest>,
     now: u64,
 }
@@ -86,9 +107,91 @@ impl PcBus {
             pm: AcpiPm::new(),
             e9: cfg.e9_sink.map(CharOut::new),
             mmio: MmioMap::new(),
+            lapics: (0..u32::from(cfg.cpus))
+                .map(|i| {
+                    let mut a = LocalApic::new(i, i == 0);
+                    if i == 0 {
+                        a.set_virtual_wire();
+                    }
+                    a
+                })
+                .collect(),
+            ioapic: IoApic::new(u32::from(cfg.cpus)),
             exit: None,
             now: 0,
         }
+    }
+
+    /// The local APIC of vCPU `cpu`.
+    pub fn lapic(&self, cpu: CpuIndex) -> Option<&LocalApic> {
+        self.lapics.get(cpu)
+    }
+
+    /// The local APIC of vCPU `cpu`, mutable (the machine's INIT, tests).
+    pub fn lapic_mut(&mut self, cpu: CpuIndex) -> Option<&mut LocalApic> {
+        self.lapics.get_mut(cpu)
+    }
+
+    /// The IOAPIC.
+    pub fn ioapic(&self) -> &IoApic {
+        &self.ioapic
+    }
+
+    /// The next INIT or SIPI for vCPU `cpu` that the machine has to carry out.
+    pub fn take_startup(&mut self, cpu: CpuIndex) -> Option<Startup> {
+        self.lapics.get_mut(cpu).and_then(LocalApic::take_startup)
+    }
+
+    /// When vCPU `cpu`'s APIC timer fires next, in that vCPU's cycles.
+    pub fn lapic_deadline(&self, cpu: CpuIndex) -> Option<u64> {
+        self.lapics.get(cpu).and_then(LocalApic::next_deadline)
+    }
+
+    /// Whether an NMI is pending anywhere or a device can still send one (the machine's
+    /// deadlock check: a vCPU halted with IF=0 only wakes for NMI or INIT).
+    pub fn nmi_possible(&self) -> bool {
+        self.lapics.iter().any(LocalApic::nmi_pending) || self.ioapic.routes_nmi()
+    }
+
+    /// Whether the PIC's INTR reaches vCPU `cpu`'s core (BSP only: APIC globally disabled,
+    /// or LVT LINT0 unmasked in ExtINT mode).
+    fn pic_reaches(&self, cpu: CpuIndex) -> bool {
+        if cpu != BSP {
+            return false;
+        }
+        match self.lapics.get(cpu) {
+            None => true,
+            Some(a) => {
+                let l = a.lint0();
+                !a.hw_enabled() || (l & lvt::MASKED == 0 && DeliveryMode::from_bits(l.into()) == DeliveryMode::ExtInt)
+            }
+        }
+    }
+
+    /// Carries out what a local APIC register access asked for.
+    fn apic_effect(&mut self, cpu: CpuIndex, e: Effect) {
+        match e {
+            Effect::None => {}
+            Effect::Send(msg) => {
+                apic_bus::deliver(&mut self.lapics, Some(cpu), &msg);
+            }
+            Effect::LevelEoi(v) => {
+                self.ioapic.eoi(v);
+                self.route_ioapic();
+            }
+        }
+    }
+
+    /// Sends the IOAPIC's messages over the APIC bus.
+    fn route_ioapic(&mut self) {
+        for msg in self.ioapic.take_messages() {
+            apic_bus::deliver(&mut self.lapics, None, &msg);
+        }
+    }
+
+    fn lapic_claims(&self, cpu: CpuIndex, addr: PhysAddr) -> Option<u64> {
+        let base = self.lapics.get(cpu)?.mmio_base()?;
+        (addr.0 >= base && addr.0 - base < 0x1000).then(|| addr.0 - base)
     }
 
     /// Maps an MMIO device (local APIC, IOAPIC, ...) at `[base, base + len)`.
@@ -157,18 +260,26 @@ impl PcBus {
         self.sync_irqs();
     }
 
-    /// The earliest virtual time (ns) at which a device has something to do, if any.
+    /// The earliest virtual time (ns) at which a device has something to do, if any: the
+    /// PIT, the RTC and every local APIC timer (whose deadlines are in their vCPU's cycles,
+    /// which equal virtual time for a vCPU that sleeps).
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().min()
+        let apics = self.lapics.iter().filter_map(LocalApic::next_deadline);
+        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().chain(apics).min()
     }
 
-    /// Carries device interrupt outputs to the PIC's inputs.
+    /// Carries device interrupt outputs to the PIC's and the IOAPIC's inputs.
     fn sync_irqs(&mut self) {
         if self.pit.take_irq0_edge() {
             self.pic.pulse_irq(PIT_IRQ);
+            self.ioapic.pulse(PIT_PIN);
         }
-        self.pic.set_irq(COM1_IRQ, self.uart.irq_level());
-        self.pic.set_irq(RTC_IRQ, self.rtc.irq_level());
+        let (com1, rtc) = (self.uart.irq_level(), self.rtc.irq_level());
+        self.pic.set_irq(COM1_IRQ, com1);
+        self.pic.set_irq(RTC_IRQ, rtc);
+        self.ioapic.set_line(COM1_IRQ.into(), com1);
+        self.ioapic.set_line(RTC_IRQ.into(), rtc);
+        self.route_ioapic();
     }
 
     fn request_exit(&mut self, request: ExitRequest) {
@@ -269,23 +380,102 @@ impl Bus for PcBus {
     }
 
     fn pending_interrupt(&mut self, cpu: CpuIndex) -> bool {
-        cpu == BSP && self.pic.has_interrupt()
+        self.lapics.get(cpu).is_some_and(|a| a.deliverable().is_some()) || (self.pic_reaches(cpu) && self.pic.has_interrupt())
     }
 
     fn acknowledge_interrupt(&mut self, cpu: CpuIndex) -> u8 {
-        if cpu != BSP {
-            return 0xFF;
+        if let Some(a) = self.lapics.get_mut(cpu)
+            && a.deliverable().is_some()
+        {
+            return a.acknowledge();
+        }
+        if !self.pic_reaches(cpu) {
+            return self.lapics.get_mut(cpu).map_or(0xFF, LocalApic::acknowledge);
         }
         let vector = self.pic.acknowledge();
         self.sync_irqs();
         vector
     }
 
+    fn pending_nmi(&mut self, cpu: CpuIndex) -> bool {
+        self.lapics.get(cpu).is_some_and(LocalApic::nmi_pending)
+    }
+
+    fn acknowledge_nmi(&mut self, cpu: CpuIndex) {
+        if let Some(a) = self.lapics.get_mut(cpu) {
+            a.acknowledge_nmi();
+        }
+    }
+
+    fn set_clock(&mut self, cpu: CpuIndex, cycles: u64, tsc: u64) {
+        if let Some(a) = self.lapics.get_mut(cpu) {
+            a.set_clock(cycles, tsc);
+        }
+        self.set_time(cycles);
+    }
+
+    fn msr_read(&mut self, cpu: CpuIndex, msr: u32) -> MsrAccess {
+        let Some(a) = self.lapics.get_mut(cpu) else { return MsrAccess::NotClaimed };
+        match msr {
+            MSR_TSC_DEADLINE => MsrAccess::Done(a.read_tsc_deadline()),
+            0x800..=0x8FF => a.msr_read(msr).map_or(MsrAccess::Fault, MsrAccess::Done),
+            _ => MsrAccess::NotClaimed,
+        }
+    }
+
+    fn msr_write(&mut self, cpu: CpuIndex, msr: u32, value: u64) -> MsrAccess {
+        let Some(a) = self.lapics.get_mut(cpu) else { return MsrAccess::NotClaimed };
+        match msr {
+            MSR_TSC_DEADLINE => {
+                a.write_tsc_deadline(value);
+                MsrAccess::Done(0)
+            }
+            0x800..=0x8FF => match a.msr_write(msr, value) {
+                Ok(e) => {
+                    self.apic_effect(cpu, e);
+                    MsrAccess::Done(0)
+                }
+                Err(_) => MsrAccess::Fault,
+            },
+            _ => MsrAccess::NotClaimed,
+        }
+    }
+
+    fn apic_base_write(&mut self, cpu: CpuIndex, _old: u64, new: u64) -> bool {
+        self.lapics.get_mut(cpu).is_none_or(|a| a.write_apic_base(new))
+    }
+
+    fn cr8_read(&mut self, cpu: CpuIndex) -> Option<u64> {
+        self.lapics.get(cpu).map(|a| u64::from(a.tpr() >> 4))
+    }
+
+    fn cr8_write(&mut self, cpu: CpuIndex, value: u64) {
+        if let Some(a) = self.lapics.get_mut(cpu) {
+            a.set_cr8(value);
+        }
+    }
+
     fn mmio_read(&mut self, cpu: CpuIndex, addr: PhysAddr, size: u8) -> u64 {
+        if let Some(off) = self.lapic_claims(cpu, addr) {
+            return self.lapics[cpu].mmio_read(off, size);
+        }
+        if addr.0.wrapping_sub(IOAPIC_BASE) < IOAPIC_SIZE {
+            return self.ioapic.mmio_read(addr.0 - IOAPIC_BASE, size);
+        }
         self.mmio.read(cpu, addr, size).unwrap_or(hvbench_mmu::bus::ones(size))
     }
 
     fn mmio_write(&mut self, cpu: CpuIndex, addr: PhysAddr, size: u8, value: u64) {
+        if let Some(off) = self.lapic_claims(cpu, addr) {
+            let e = self.lapics[cpu].mmio_write(off, size, value);
+            self.apic_effect(cpu, e);
+            return;
+        }
+        if addr.0.wrapping_sub(IOAPIC_BASE) < IOAPIC_SIZE {
+            self.ioapic.mmio_write(addr.0 - IOAPIC_BASE, size, value);
+            self.route_ioapic();
+            return;
+        }
         self.mmio.write(cpu, addr, size, value);
     }
 }

@@ -47,12 +47,12 @@ impl MmioDevice for Probe {
 fn mmio_devices_see_offsets_into_their_range() {
     let log = Rc::new(RefCell::new(Vec::new()));
     let mut b = bus();
-    b.add_mmio(0xFEC0_0000, 0x1000, Box::new(Probe(log.clone()))).unwrap();
-    assert_eq!(b.mmio_read(0, PhysAddr(0xFEC0_0010), 4), 0x1122_3344);
-    b.mmio_write(0, PhysAddr(0xFEC0_0FFC), 4, 7);
-    assert_eq!(b.mmio_read(0, PhysAddr(0xFEC0_1000), 4), 0xFFFF_FFFF, "one past the range");
+    b.add_mmio(0xFED0_0000, 0x1000, Box::new(Probe(log.clone()))).unwrap();
+    assert_eq!(b.mmio_read(0, PhysAddr(0xFED0_0010), 4), 0x1122_3344);
+    b.mmio_write(0, PhysAddr(0xFED0_0FFC), 4, 7);
+    assert_eq!(b.mmio_read(0, PhysAddr(0xFED0_1000), 4), 0xFFFF_FFFF, "one past the range");
     assert_eq!(*log.borrow(), vec![(0x10, 4, None), (0xFFC, 4, Some(7))]);
-    let overlap = b.add_mmio(0xFEBF_F000, 0x1001, Box::new(Probe(log.clone()))).unwrap_err();
-    assert_eq!((overlap.other_base, overlap.other_end), (0xFEC0_0000, 0xFEC0_1000));
-    b.add_mmio(0xFEBF_F000, 0x1000, Box::new(Probe(log))).unwrap();
+    let overlap = b.add_mmio(0xFECF_F000, 0x1001, Box::new(Probe(log.clone()))).unwrap_err();
+    assert_eq!((overlap.other_base, overlap.other_end), (0xFED0_0000, 0xFED0_1000));
+    b.add_mmio(0xFECF_F000, 0x1000, Box::new(Probe(log))).unwrap();
 }

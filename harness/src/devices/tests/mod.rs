@@ -2,6 +2,7 @@
 //! against its data sheet or specification.
 
 mod acpi;
+mod apic;
 mod bus;
 mod debug_exit;
 mod fw_cfg;
