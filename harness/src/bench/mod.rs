@@ -209,6 +209,7 @@ fn measure(kind: Kind, count: u32, header: Header, bochs: Option<&BochsSetup>) -
             // far fewer when every access misses its TLB: allow 2 M/s.
             let full_s = bochs_seconds(b, &file, &full, header, 120 + instructions / 2_000_000)?;
             let delta = full_s - base_s;
+            eprintln!("  Bochs: {full_s:.2} s with the workload, {base_s:.2} s without (boot)");
             if delta < 0.1 * full_s {
                 eprintln!(
                     "{}: Bochs took {full_s:.2} s with the workload and {base_s:.2} s without: too close to measure; raise --scale",
