@@ -32,6 +32,9 @@ pub enum Command {
     ///
     /// Example: hvbench run examples/hello/hello.elf --append "verbose" --max-instructions 1000000
     Run(RunArgs),
+    /// Measure guest instructions per second on three workloads, against Bochs in the same
+    /// run when it is installed. Build with --release. Example: hvbench bench --scale 0.2
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Options of `hvbench run`.
@@ -96,6 +99,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 status
             }
         },
+        Command::Bench(args) => crate::bench::main(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! hvbench: the machine, its loaders and devices, traces, and the `hvbench` command.
 
+pub mod bench;
 pub mod cli;
 pub mod devices;
 pub mod dump;
