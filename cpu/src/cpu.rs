@@ -59,6 +59,9 @@ pub struct Cpu {
     /// Instructions retired. A REP string instruction counts once per group of up to 1024
     /// iterations (see `exec/string.rs`), so budgets bound the work done.
     pub retired: u64,
+    /// Instructions retired plus events delivered (exceptions, interrupts): what instruction
+    /// budgets count, so that a storm of faults that never retires an instruction still ends.
+    pub steps: u64,
     /// Whether to record events other than unimplemented instructions.
     pub trace: bool,
     pub(crate) events: Vec<Event>,
@@ -127,6 +130,7 @@ impl Cpu {
             config,
             cycles: 0,
             retired: 0,
+            steps: 0,
             trace: false,
             events: Vec::new(),
             tlb: Tlb::new(),
@@ -215,12 +219,13 @@ impl Cpu {
         };
     }
 
-    /// Runs until `budget` instructions retired or something the machine must see happens.
+    /// Runs until `budget` steps (instructions and event deliveries, see [`Cpu::steps`]) are
+    /// done or something the machine must see happens.
     pub fn run(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64) -> StopReason {
         let mut x = Exec { cpu: self, mem, bus };
         x.cpu.poll_events = true;
-        let end = x.cpu.retired.saturating_add(budget);
-        while x.cpu.retired < end {
+        let end = x.cpu.steps.saturating_add(budget);
+        while x.cpu.steps < end {
             if x.cpu.poll_events {
                 x.cpu.poll_events = false;
                 x.service_events();
@@ -293,7 +298,7 @@ impl Exec<'_> {
                 || self.cpu.poll_events
                 || self.cpu.break_block
                 || self.cpu.stop.is_some()
-                || self.cpu.retired >= end
+                || self.cpu.steps >= end
                 || self.mem.code_epoch() != epoch
                 || self.cpu.state.activity != Activity::Active
                 || self.debug_path()
@@ -316,6 +321,7 @@ impl Exec<'_> {
             Ok(()) => {
                 self.cpu.state.rip = self.cpu.next_rip;
                 self.cpu.retired += 1;
+                self.cpu.steps += 1;
                 // An interrupt shadow lasts for exactly one instruction boundary.
                 if shadow != 0 {
                     self.cpu.state.shadow &= !shadow;
@@ -344,7 +350,10 @@ impl Exec<'_> {
                 }
                 self.deliver_exception(e);
             }
-            Fault::Diverted => self.cpu.retired += 1,
+            Fault::Diverted => {
+                self.cpu.retired += 1;
+                self.cpu.steps += 1;
+            }
             Fault::Unsupported(what) => {
                 self.cpu.state.rip = start;
                 self.cpu.stop = Some(StopReason::Unsupported(what));
@@ -357,7 +366,7 @@ impl Exec<'_> {
     fn fetch_block(&mut self) -> Result<Fetched, Fault> {
         let mode = self.cpu.state.mode();
         if mode == Mode::Virtual8086 {
-            return Err(Fault::Unsupported("virtual-8086 mode (RFLAGS.VM=1) is not implemented yet"));
+            return Err(Fault::Unsupported(&"virtual-8086 mode (RFLAGS.VM=1) is not implemented yet"));
         }
         let bitness = mode.bitness();
         let rip = self.cpu.state.rip;

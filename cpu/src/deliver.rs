@@ -61,14 +61,15 @@ impl Exec<'_> {
             }
         }
         self.cpu.delivering = Some(e);
-        if let Some(cr2) = e.cr2 {
+        self.count_delivery();
+        if let Some(cr2) = e.cr2() {
             self.cpu.state.cr2 = cr2;
         }
         let rip = self.cpu.state.rip;
         let retired = self.cpu.retired;
-        self.cpu.recent_exceptions.push(e.vector, e.error_code, rip, retired);
-        self.cpu.emit(|| Event::Exception { vector: e.vector, error_code: e.error_code, rip, cr2: e.cr2 });
-        let r = self.deliver(e.vector, EventKind::Exception, e.error_code, rip);
+        self.cpu.recent_exceptions.push(e.vector, e.error_code(), rip, retired);
+        self.cpu.emit(|| Event::Exception { vector: e.vector, error_code: e.error_code(), rip, cr2: e.cr2() });
+        let r = self.deliver(e.vector, EventKind::Exception, e.error_code(), rip);
         self.finish_delivery(r);
     }
 
@@ -76,7 +77,8 @@ impl Exec<'_> {
     pub fn deliver_external(&mut self, vec: u8) {
         let rip = self.cpu.state.rip;
         self.cpu.emit(|| Event::Interrupt { vector: vec, rip });
-        self.cpu.delivering = Some(Exception { vector: vec, error_code: None, cr2: None });
+        self.cpu.delivering = Some(Exception::plain(vec));
+        self.count_delivery();
         let r = self.deliver(vec, EventKind::External, None, rip);
         self.finish_delivery(r);
     }
@@ -90,6 +92,13 @@ impl Exec<'_> {
         let next = self.cpu.next_rip;
         self.deliver(vec, kind, None, next)?;
         Err(Fault::Diverted)
+    }
+
+    /// An event delivery is a step of its own and takes time (one cycle in the flat model).
+    #[inline]
+    fn count_delivery(&mut self) {
+        self.cpu.steps += 1;
+        self.cpu.cycles += 1;
     }
 
     fn finish_delivery(&mut self, r: Result<()>) {
@@ -138,7 +147,7 @@ impl Exec<'_> {
     fn deliver(&mut self, vec: u8, kind: EventKind, error_code: Option<u32>, return_rip: u64) -> Result<()> {
         match self.cpu.state.mode() {
             Mode::Real => self.deliver_real(vec, return_rip),
-            Mode::Virtual8086 => Err(Fault::Unsupported("interrupt in virtual-8086 mode")),
+            Mode::Virtual8086 => Err(Fault::Unsupported(&"interrupt in virtual-8086 mode")),
             Mode::Long64 | Mode::Compat16 | Mode::Compat32 => self.deliver_long(vec, kind, error_code, return_rip),
             Mode::Protected16 | Mode::Protected32 => self.deliver_protected(vec, kind, error_code, return_rip),
         }
@@ -228,7 +237,7 @@ impl Exec<'_> {
             return Err(Exception::np(vec as u32 * 8 + 2 + ext).into());
         }
         if typ == systype::TASK_GATE {
-            return Err(Fault::Unsupported("task gate in the IDT (task switching is not implemented yet)"));
+            return Err(Fault::Unsupported(&"task gate in the IDT (task switching is not implemented yet)"));
         }
         Ok((lo, hi))
     }

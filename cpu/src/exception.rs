@@ -45,22 +45,38 @@ pub mod vector {
 }
 
 /// An exception raised by an instruction or by event delivery.
+///
+/// Kept to 16 bytes so that a handler's `Result<(), Fault>` comes back in two registers
+/// (every instruction returns one); use [`Exception::error_code`] and [`Exception::cr2`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exception {
+    /// The faulting linear address for #PF (loaded into CR2 at delivery).
+    addr: u64,
+    /// The error code (valid when `has_code`).
+    code: u32,
     /// The vector.
     pub vector: u8,
-    /// The error code, for the vectors that push one.
-    pub error_code: Option<u32>,
-    /// The faulting linear address (#PF only): loaded into CR2 at delivery.
-    pub cr2: Option<u64>,
+    has_code: bool,
 }
 
 impl Exception {
-    const fn plain(vector: u8) -> Self {
-        Self { vector, error_code: None, cr2: None }
+    /// An exception without an error code.
+    pub const fn plain(vector: u8) -> Self {
+        Self { vector, has_code: false, code: 0, addr: 0 }
     }
-    const fn with_code(vector: u8, code: u32) -> Self {
-        Self { vector, error_code: Some(code), cr2: None }
+    /// An exception with an error code.
+    pub const fn with_code(vector: u8, code: u32) -> Self {
+        Self { vector, has_code: true, code, addr: 0 }
+    }
+    /// The error code, for the vectors that push one.
+    #[inline]
+    pub const fn error_code(&self) -> Option<u32> {
+        if self.has_code { Some(self.code) } else { None }
+    }
+    /// The faulting linear address of a #PF (what CR2 receives).
+    #[inline]
+    pub const fn cr2(&self) -> Option<u64> {
+        if self.vector == vector::PF { Some(self.addr) } else { None }
     }
     /// #DE.
     pub const fn de() -> Self {
@@ -116,7 +132,7 @@ impl Exception {
     }
     /// #PF with its error code and faulting linear address.
     pub const fn pf(addr: u64, code: u32) -> Self {
-        Self { vector: vector::PF, error_code: Some(code), cr2: Some(addr) }
+        Self { vector: vector::PF, has_code: true, code, addr }
     }
     /// #MF.
     pub const fn mf() -> Self {
@@ -198,7 +214,8 @@ pub enum Fault {
     Diverted,
     /// The guest used something hvbench does not model and cannot refuse architecturally
     /// (e.g. a task switch through a task gate). The machine stops and says what.
-    Unsupported(&'static str),
+    /// (A reference to the message keeps `Fault` at 16 bytes: write `Unsupported(&"...")`.)
+    Unsupported(&'static &'static str),
 }
 
 impl From<Exception> for Fault {
@@ -214,6 +231,19 @@ pub type Result<T> = core::result::Result<T, Fault>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handler_result_fits_in_two_registers() {
+        assert!(core::mem::size_of::<Result<()>>() <= 16, "Result<(), Fault> grew: handlers return it on every instruction");
+    }
+
+    #[test]
+    fn accessors() {
+        assert_eq!(Exception::pf(0x1000, 2).cr2(), Some(0x1000));
+        assert_eq!(Exception::pf(0x1000, 2).error_code(), Some(2));
+        assert_eq!(Exception::gp(8).cr2(), None);
+        assert_eq!(Exception::ud().error_code(), None);
+    }
 
     #[test]
     fn classes_follow_sdm_table_6_4() {

@@ -153,7 +153,7 @@ impl Sandbox {
         Self { cpu, mem, bus: EmptyBus }
     }
 
-    /// Runs until the vCPU halts or `max` instructions retired; returns why it stopped.
+    /// Runs until the vCPU halts or `max` steps (instructions and deliveries) are done.
     pub fn run(&mut self, max: u64) -> StopReason {
         self.run_with(&mut EmptyBus, max)
     }
@@ -161,10 +161,10 @@ impl Sandbox {
     /// Like [`Self::run`] with a bus of the caller's.
     pub fn run_with(&mut self, bus: &mut dyn Bus, max: u64) -> StopReason {
         loop {
-            let before = self.cpu.retired;
+            let before = self.cpu.steps;
             let r = self.cpu.run(&mut self.mem, bus, max.saturating_sub(before));
             match r {
-                StopReason::DeviceWrite if self.cpu.retired < max => continue,
+                StopReason::DeviceWrite if self.cpu.steps < max => continue,
                 other => return other,
             }
         }

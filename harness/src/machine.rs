@@ -197,6 +197,12 @@ impl Machine {
         self.cpus.iter().map(|c| c.retired).sum()
     }
 
+    /// Steps (instructions retired plus events delivered) of all vCPUs: what
+    /// `max_instructions` bounds.
+    pub fn steps(&self) -> u64 {
+        self.cpus.iter().map(|c| c.steps).sum()
+    }
+
     /// Takes the events recorded since the last call.
     pub fn take_records(&mut self) -> Vec<Record> {
         std::mem::take(&mut self.records)
@@ -246,7 +252,7 @@ impl Machine {
                 return Some(o);
             }
             if let Some(max) = self.cfg.max_instructions {
-                let done = self.retired();
+                let done = self.steps();
                 if done >= max {
                     return Some(Outcome::BudgetExhausted);
                 }
@@ -261,9 +267,9 @@ impl Machine {
                 Some(d) if d > cpu.cycles => left.min(d - cpu.cycles),
                 _ => left,
             };
-            let before = cpu.retired;
+            let before = cpu.steps;
             let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
-            let ran = self.cpus[i].retired - before;
+            let ran = self.cpus[i].steps - before;
             if let Some(a) = self.bus.lapic(i) {
                 self.cpus[i].state.cr8 = u64::from(a.tpr() >> 4);
             }

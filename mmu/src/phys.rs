@@ -35,11 +35,21 @@ pub enum RamLayoutError {
     /// Not a whole number of 4-KiByte pages.
     #[error("RAM size {0:#x} is not a multiple of 4 KiB")]
     Unaligned(u64),
+    /// The host refused the memory.
+    #[error("cannot reserve {size:#x} bytes of host memory for guest RAM: {reason}")]
+    Host {
+        /// Requested size.
+        size: u64,
+        /// The host's error.
+        reason: String,
+    },
 }
 
 /// The machine's RAM.
 pub struct PhysMem {
-    ram: Vec<u8>,
+    /// An anonymous private mapping: zero-filled by the host kernel on first touch, so RAM
+    /// that the guest never uses costs nothing, and building a machine costs no memset.
+    ram: memmap2::MmapMut,
     low_size: u64,
     high_size: u64,
     /// Per page: generation, low bit set while decoded code is cached from the page.
@@ -61,8 +71,12 @@ impl PhysMem {
             return Err(RamLayoutError::Unaligned(size));
         }
         let low_size = size.min(LOW_RAM_LIMIT);
+        let ram = memmap2::MmapOptions::new()
+            .len(size as usize)
+            .map_anon()
+            .map_err(|e| RamLayoutError::Host { size, reason: e.to_string() })?;
         Ok(Self {
-            ram: vec![0; size as usize],
+            ram,
             low_size,
             high_size: size - low_size,
             code_gen: vec![0; (size >> PAGE_SHIFT) as usize],

@@ -218,7 +218,7 @@ impl Exec<'_> {
             systype::CALL_GATE => Ok(()),
             systype::CALL_GATE16 if !ia32e => Ok(()),
             systype::TASK_GATE | systype::TSS16_AVAIL | systype::TSS_AVAIL if !ia32e => {
-                Err(Fault::Unsupported("far CALL/JMP to a task gate or TSS (task switching is not implemented yet)"))
+                Err(Fault::Unsupported(&"far CALL/JMP to a task gate or TSS (task switching is not implemented yet)"))
             }
             _ => Err(err.into()),
         }

@@ -652,13 +652,13 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         if x.cpu.state.efer & efer::LMA != 0 {
             return Err(Exception::gp0().into());
         }
-        return Err(Fault::Unsupported("IRET with NT=1 (task return) is not implemented yet"));
+        return Err(Fault::Unsupported(&"IRET with NT=1 (task return) is not implemented yet"));
     }
     let ip = x.peek(0, size)?;
     let cs_sel = x.peek(size as u64, size)? as u16;
     let fl = x.peek(2 * size as u64, size)?;
     if fl & flags::VM != 0 && x.cpu.state.cpl == 0 && mode != Mode::Long64 && size == 4 {
-        return Err(Fault::Unsupported("IRET to virtual-8086 mode is not implemented yet"));
+        return Err(Fault::Unsupported(&"IRET to virtual-8086 mode is not implemented yet"));
     }
     let cpl = x.cpu.state.cpl;
     let rpl = (cs_sel & 3) as u8;

@@ -56,6 +56,10 @@ impl Emu {
         sb.mem.write_le(PhysAddr(VECTOR_SLOT), 1, 0xff);
         let Sandbox { cpu, mem, bus } = sb;
         cpu.run(mem, bus, 1);
+        if cpu.state.rip != CODE_BASE + bytes.len() as u64 && cpu.state.activity == Activity::Active {
+            // It faulted: the delivery was that step; let the handler stub record the vector.
+            cpu.run(mem, bus, 4);
+        }
         let s = &sb.cpu.state;
         if s.rip == CODE_BASE + bytes.len() as u64 && s.activity == Activity::Active {
             let mut buf = vec![0; BUF_LEN];
