@@ -181,6 +181,16 @@ impl Cpu {
         self.flush_all();
     }
 
+    /// The RDRAND/RDSEED generator's state (machine snapshots).
+    pub fn rng_state(&self) -> u64 {
+        self.rng_state
+    }
+
+    /// Sets the RDRAND/RDSEED generator's state (machine snapshot restore).
+    pub fn set_rng_state(&mut self, state: u64) {
+        self.rng_state = state;
+    }
+
     /// Drops the TLB and decoded-instruction cache.
     pub fn flush_all(&mut self) {
         self.tlb.invalidate_all();

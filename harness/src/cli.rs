@@ -63,6 +63,12 @@ pub struct RunArgs {
     /// Where COM1 output goes: stdio, none, or a file path. Example: --serial out.txt
     #[arg(long, default_value = "stdio", value_name = "stdio|none|FILE")]
     pub serial: String,
+    /// What COM1 receives: the bytes of FILE, or of standard input for "-" (read to its end
+    /// before the guest starts, so a run stays reproducible). The guest finds them in the
+    /// receive buffer one after the other, as fast as it reads them. Example: --serial-input
+    /// commands.txt, or: echo "run" | hvbench run kernel.elf --serial-input -
+    #[arg(long, value_name = "FILE|-")]
+    pub serial_input: Option<PathBuf>,
     /// Stop after this many instructions (all vCPUs together). Example: --max-instructions 50000000
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
@@ -129,6 +135,16 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
         })?)),
         None => None,
     };
+    let serial_input = match &args.serial_input {
+        None => Vec::new(),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
+                .map_err(|e| UserError(format!("--serial-input: cannot read standard input: {e}"), exit_status::BAD_OPTION))?;
+            v
+        }
+        Some(p) => std::fs::read(p).map_err(|e| UserError(format!("--serial-input: cannot read '{}': {e}", p.display()), exit_status::BAD_OPTION))?,
+    };
     let kernel_path = args.kernel.display().to_string();
     let image = read_file(&args.kernel, "kernel")?;
     let mut modules = Vec::new();
@@ -144,6 +160,7 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
         memory: args.memory,
         cpus: args.smp,
         serial,
+        serial_input,
         max_instructions: args.max_instructions,
         trace: trace_out.is_some(),
         ..MachineConfig::default()

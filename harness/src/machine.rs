@@ -117,6 +117,10 @@ pub struct Machine {
     cfg: MachineConfig,
     records: Vec<Record>,
     acpi_rsdp: u64,
+    /// The vCPU whose turn it is (a run stopped by the budget resumes there).
+    cursor: usize,
+    /// What is left of that turn's quantum when the budget interrupted it.
+    cursor_left: Option<u64>,
 }
 
 impl Machine {
@@ -147,7 +151,7 @@ impl Machine {
                 c
             })
             .collect();
-        Ok(Self { mem, bus, cpus, cfg, records: Vec::new(), acpi_rsdp: acpi.rsdp })
+        Ok(Self { mem, bus, cpus, cfg, records: Vec::new(), acpi_rsdp: acpi.rsdp, cursor: 0, cursor_left: None })
     }
 
     /// Loads a multiboot or multiboot2 kernel and puts the BSP in the entry state the
@@ -203,6 +207,12 @@ impl Machine {
         self.cpus.iter().map(|c| c.steps).sum()
     }
 
+    /// Sets the instruction budget (all vCPUs' steps together; `None`: unlimited), e.g. to
+    /// continue a run that stopped with [`Outcome::BudgetExhausted`].
+    pub fn set_max_instructions(&mut self, max: Option<u64>) {
+        self.cfg.max_instructions = max;
+    }
+
     /// Takes the events recorded since the last call.
     pub fn take_records(&mut self) -> Vec<Record> {
         std::mem::take(&mut self.records)
@@ -227,13 +237,30 @@ impl Machine {
         }
     }
 
-    /// One turn of every vCPU; `Some` when the run is over.
+    /// The machine's own part of a snapshot.
+    pub(crate) fn schedule(&self) -> crate::snapshot::ScheduleSnapshot {
+        crate::snapshot::ScheduleSnapshot { quantum: self.cfg.quantum, cursor: self.cursor, cursor_left: self.cursor_left, acpi_rsdp: self.acpi_rsdp }
+    }
+
+    /// Restores the machine's own part of a snapshot.
+    pub(crate) fn set_schedule(&mut self, s: &crate::snapshot::ScheduleSnapshot) {
+        self.cfg.quantum = s.quantum;
+        self.cursor = s.cursor.min(self.cpus.len());
+        self.cursor_left = s.cursor_left;
+        self.acpi_rsdp = s.acpi_rsdp;
+    }
+
+    /// One turn of every vCPU (from the one whose turn it is); `Some` when the run is over.
     fn round(&mut self) -> Option<Outcome> {
-        for i in 0..self.cpus.len() {
-            if let Some(o) = self.turn(i) {
+        while self.cursor < self.cpus.len() {
+            let i = self.cursor;
+            let resume = self.cursor_left.take();
+            if let Some(o) = self.turn(i, resume) {
                 return Some(o);
             }
+            self.cursor += 1;
         }
+        self.cursor = 0;
         if let Some(o) = self.exit_requested() {
             return Some(o);
         }
@@ -243,20 +270,29 @@ impl Machine {
         None
     }
 
-    /// vCPU `i`'s turn: up to a quantum of instructions.
-    fn turn(&mut self, i: usize) -> Option<Outcome> {
-        let mut left = self.cfg.quantum.max(1);
-        self.catch_up(i);
+    /// vCPU `i`'s turn: up to a quantum of instructions, or what is left of a turn that
+    /// the budget interrupted (`resume`). A turn the budget interrupts keeps its place, so a
+    /// run continued with a larger budget goes on as if it had not stopped.
+    fn turn(&mut self, i: usize, resume: Option<u64>) -> Option<Outcome> {
+        let mut left = match resume {
+            Some(l) => l.max(1),
+            None => {
+                self.catch_up(i);
+                self.cfg.quantum.max(1)
+            }
+        };
         loop {
             if let Some(o) = self.exit_requested() {
                 return Some(o);
             }
+            let mut allowed = left;
             if let Some(max) = self.cfg.max_instructions {
                 let done = self.steps();
                 if done >= max {
+                    self.cursor_left = Some(left);
                     return Some(Outcome::BudgetExhausted);
                 }
-                left = left.min(max - done);
+                allowed = allowed.min(max - done);
             }
             let now = self.now();
             self.bus.set_time(now);
@@ -264,8 +300,8 @@ impl Machine {
             self.bus.set_clock(i, cpu.cycles, tsc(cpu));
             // Stop at the APIC timer's deadline (every instruction costs at least a cycle).
             let budget = match self.bus.lapic_deadline(i) {
-                Some(d) if d > cpu.cycles => left.min(d - cpu.cycles),
-                _ => left,
+                Some(d) if d > cpu.cycles => allowed.min(d - cpu.cycles),
+                _ => allowed,
             };
             let before = cpu.steps;
             let stop = cpu.run(&mut self.mem, &mut self.bus, budget);

@@ -69,8 +69,88 @@ fn budget_exhaustion_has_its_own_status() {
 fn help_documents_every_run_option_with_an_example() {
     let o = hvbench(&["run", "--help"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    for opt in ["--append", "--module", "--smp", "--memory", "--cpu", "--serial", "--max-instructions", "--trace"] {
+    for opt in ["--append", "--module", "--smp", "--memory", "--cpu", "--serial", "--max-instructions", "--trace", "--serial-input"] {
         assert!(text.contains(opt), "--help lacks {opt}");
     }
     assert!(text.matches("Example").count() >= 8, "every option should show an example:\n{text}");
+}
+
+mod common;
+
+#[test]
+fn serial_input_comes_from_a_file_or_stdin() {
+    let Some(elf) = common::assemble("kernels/echo.S", "0x100000") else { return };
+    let input = std::env::temp_dir().join(format!("hvbench-serial-in-{}.txt", std::process::id()));
+    std::fs::write(&input, b"hello from a file.ignored").unwrap();
+    let o = hvbench(&["run", elf.to_str().unwrap(), "--serial-input", input.to_str().unwrap()]);
+    std::fs::remove_file(&input).ok();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "got: hello from a file\n");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", elf.to_str().unwrap(), "--serial-input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"typed on stdin.").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "got: typed on stdin\n");
+
+    // Without input the guest waits for ever: the budget ends it.
+    let o = hvbench(&["run", elf.to_str().unwrap(), "--max-instructions", "100000"]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    let o = hvbench(&["run", elf.to_str().unwrap(), "--serial-input", "/nonexistent/input.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--serial-input: cannot read '/nonexistent/input.txt'"), "{}", stderr(&o));
+}
+
+/// Runs `hvbench run FILE` on bytes; returns the output.
+fn run_image(name: &str, bytes: &[u8], extra: &[&str]) -> Output {
+    let p = std::env::temp_dir().join(format!("hvbench-bad-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    let mut args = vec!["run", p.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = hvbench(&args);
+    std::fs::remove_file(&p).ok();
+    o
+}
+
+fn assert_bad_image(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(o));
+    let e = stderr(o);
+    assert!(e.starts_with("hvbench: ") && e.contains(needle), "expected {needle:?} in: {e}");
+    assert!(!e.contains("panicked") && !e.contains("RUST_BACKTRACE"), "{e}");
+}
+
+#[test]
+fn bad_kernel_images_have_their_own_messages() {
+    let hello = std::fs::read(hello()).unwrap();
+    // Truncated: the multiboot header survives, the segment it lies in does not.
+    let header = hello.windows(4).position(|w| w == 0x1BAD_B002u32.to_le_bytes()).expect("hello.elf has a multiboot header");
+    let o = run_image("truncated.elf", &hello[..header + 64], &[]);
+    assert_bad_image(&o, "truncated image");
+    let truncated = stderr(&o);
+    // Cut inside the ELF header itself.
+    assert_bad_image(&run_image("stub.elf", &hello[..40], &[]), "no multiboot header found");
+    // An ELF without a multiboot header: hello.elf with every copy of the header magic
+    // destroyed (the symbol table holds MB_MAGIC's value too).
+    let mut no_header = hello.clone();
+    let mut found = 0;
+    while let Some(at) = no_header.windows(4).position(|w| w == 0x1BAD_B002u32.to_le_bytes()) {
+        no_header[at..at + 4].copy_from_slice(b"XXXX");
+        found += 1;
+    }
+    assert!(found >= 1, "hello.elf has a multiboot header");
+    assert_bad_image(&run_image("noheader.elf", &no_header, &[]), "no multiboot header found");
+    // Larger than RAM.
+    let mut big = hello.clone();
+    big.resize(3 << 20, 0);
+    assert_bad_image(&run_image("big.elf", &big, &["--memory", "2M"]), "larger than the machine's RAM");
+    // Zero bytes.
+    assert_bad_image(&run_image("empty.elf", b"", &[]), "empty");
+    // Messages differ from each other.
+    assert!(!truncated.contains("no multiboot header found") && !truncated.contains("empty"), "{truncated}");
 }

@@ -7,7 +7,7 @@ const DAY: i64 = 86_400;
 
 /// A date and time of day, UTC. Fields may be out of range after a guest writes them; the
 /// conversion to seconds carries the excess over (day 31 of February is the 3rd of March).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DateTime {
     /// The year, e.g. 2026.
     pub year: i64,

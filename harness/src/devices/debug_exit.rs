@@ -25,7 +25,7 @@ pub const E9_PORT: u16 = 0xE9;
 const SHUTDOWN_MAGIC: &[u8] = b"Shutdown";
 
 /// Why the guest asks the run to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitRequest {
     /// isa-debug-exit: the process exit status `(value << 1) | 1`.
     DebugExit(u32),
@@ -55,7 +55,7 @@ pub enum DebugAction {
 }
 
 /// The debug-exit, shutdown, POST and 0xE9 ports.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DebugPorts {
     shutdown_matched: usize,
     post_code: u8,

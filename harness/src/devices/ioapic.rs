@@ -39,7 +39,7 @@ mod rte {
 }
 
 /// The I/O APIC.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IoApic {
     id: u32,
     select: u8,

@@ -132,7 +132,7 @@ const SVR_ENABLE: u32 = 1 << 8;
 const LVT_WRITABLE: [u32; 6] = [0x0007_00FF, 0x0001_07FF, 0x0001_07FF, 0x0001_A7FF, 0x0001_A7FF, 0x0001_00FF];
 
 /// A delivery mode (ICR, LVT and IOAPIC redirection entries share the encoding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DeliveryMode {
     /// 000: the vector, to every target.
     Fixed,
@@ -169,7 +169,7 @@ impl DeliveryMode {
 }
 
 /// Which APICs a message is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Destination {
     /// Physical: one APIC ID (0xFF in xAPIC format / 0xFFFF_FFFF in x2APIC format: all).
     Physical(u32),
@@ -184,7 +184,7 @@ pub enum Destination {
 }
 
 /// An interrupt message on the APIC bus (an IPI or an IOAPIC redirection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApicMessage {
     /// Vector (or SIPI page).
     pub vector: u8,
@@ -201,7 +201,7 @@ pub struct ApicMessage {
 }
 
 /// INIT or start-up for a vCPU, for the machine to carry out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Startup {
     /// INIT: reset to the INIT state (BSP: reset vector; AP: wait-for-SIPI).
     Init,
@@ -226,7 +226,7 @@ pub enum Effect {
 pub struct AccessFault;
 
 /// The timer's mode (LVT timer bits 18:17).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum TimerMode {
     OneShot,
     Periodic,
@@ -234,7 +234,7 @@ enum TimerMode {
 }
 
 /// One local APIC.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LocalApic {
     index: u32,
     apic_base: u64,

@@ -49,7 +49,7 @@ use super::pic::Pic;
 use super::pit::{PIT_IRQ, Pit};
 use super::rtc::{CmosMemory, RTC_IRQ, Rtc, RtcConfig};
 use super::sink::{CharOut, SerialSink};
-use super::uart::{COM1_BASE, COM1_IRQ, Uart};
+use super::uart::{COM1_BASE, COM1_IRQ, Uart, UartState};
 
 /// The vCPU that the PIC's INTR reaches.
 const BSP: CpuIndex = 0;
@@ -71,6 +71,33 @@ pub struct PcBusConfig {
     pub cpus: u16,
     /// The RTC's start time.
     pub rtc: RtcConfig,
+}
+
+/// Every device's state, without output sinks and without devices added with
+/// [`PcBus::add_mmio`] (those are the embedder's; a snapshot does not see them).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PcBusState {
+    uart: UartState,
+    debug: DebugPorts,
+    pic: Pic,
+    pit: Pit,
+    rtc: Rtc,
+    fw_cfg: FwCfg,
+    pci_address: u32,
+    /// Every present PCI function's 256 configuration bytes, by (device, function).
+    pci_config: Vec<((u8, u8), Vec<u8>)>,
+    pm: AcpiPm,
+    lapics: Vec<LocalApic>,
+    ioapic: IoApic,
+    exit: Option<ExitRequest>,
+    now: u64,
+}
+
+impl PcBusState {
+    /// The number of local APICs (vCPUs) the state describes.
+    pub fn cpus(&self) -> usize {
+        self.lapics.len()
+    }
 }
 
 /// The PC's devices behind one [`Bus`].
@@ -120,6 +147,43 @@ impl PcBus {
             exit: None,
             now: 0,
         }
+    }
+
+    /// Every device's state (see [`PcBusState`]).
+    pub fn state(&self) -> PcBusState {
+        PcBusState {
+            uart: self.uart.state(),
+            debug: self.debug.clone(),
+            pic: self.pic.clone(),
+            pit: self.pit.clone(),
+            rtc: self.rtc.clone(),
+            fw_cfg: self.fw_cfg.clone(),
+            pci_address: self.pci.address(),
+            pci_config: self.pci.config_spaces(),
+            pm: self.pm.clone(),
+            lapics: self.lapics.clone(),
+            ioapic: self.ioapic.clone(),
+            exit: self.exit,
+            now: self.now,
+        }
+    }
+
+    /// Puts every device back in the state [`PcBus::state`] returned. The output sinks stay
+    /// as they are. The caller checks that the state has as many local APICs as this bus.
+    pub fn set_state(&mut self, s: &PcBusState) {
+        self.uart.set_state(&s.uart);
+        self.debug = s.debug.clone();
+        self.pic = s.pic.clone();
+        self.pit = s.pit.clone();
+        self.rtc = s.rtc.clone();
+        self.fw_cfg = s.fw_cfg.clone();
+        self.pci.set_address(s.pci_address);
+        self.pci.set_config_spaces(&s.pci_config);
+        self.pm = s.pm.clone();
+        self.lapics = s.lapics.clone();
+        self.ioapic = s.ioapic.clone();
+        self.exit = s.exit;
+        self.now = s.now;
     }
 
     /// The local APIC of vCPU `cpu`.

@@ -106,6 +106,34 @@ impl PciBus {
         Self { address: 0, functions }
     }
 
+    /// CONFIG_ADDRESS.
+    pub fn address(&self) -> u32 {
+        self.address
+    }
+
+    /// Sets CONFIG_ADDRESS (snapshot restore; the bits that hold no state are dropped).
+    pub fn set_address(&mut self, value: u32) {
+        self.address = value & ADDRESS_MASK;
+    }
+
+    /// Every present function's 256 configuration bytes, by (device, function).
+    pub fn config_spaces(&self) -> Vec<((u8, u8), Vec<u8>)> {
+        self.functions.iter().map(|(&at, f)| (at, (0..=255u8).map(|o| f.config_read(o)).collect())).collect()
+    }
+
+    /// Writes saved configuration bytes back (snapshot restore) through the functions' own
+    /// write masks: read-only bytes cannot have changed since the snapshot, writable bits take
+    /// the saved value. Functions not present on this bus are skipped.
+    pub fn set_config_spaces(&mut self, spaces: &[((u8, u8), Vec<u8>)]) {
+        for (at, bytes) in spaces {
+            if let Some(f) = self.functions.get_mut(at) {
+                for (o, &b) in bytes.iter().enumerate().take(CONFIG_SPACE) {
+                    f.config_write(o as u8, b);
+                }
+            }
+        }
+    }
+
     /// Adds a function at bus 0, `device` (0-31), `function` (0-7); replaces what was there.
     pub fn add(&mut self, device: u8, function: u8, f: Box<dyn PciFunction>) {
         self.functions.insert((device & 31, function & 7), f);

@@ -52,7 +52,7 @@ const OCW3_SMM: u8 = 1 << 5;
 const POLL_INT: u8 = 0x80;
 
 /// Where a chip is in its initialization sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum InitStep {
     Ready,
     Icw2,
@@ -61,7 +61,7 @@ enum InitStep {
 }
 
 /// One 8259A.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Chip {
     irr: u8,
     isr: u8,
@@ -263,7 +263,7 @@ impl Chip {
 }
 
 /// The master/slave 8259A pair.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pic {
     chips: [Chip; 2],
 }

@@ -47,7 +47,7 @@ pub fn ns_of_tick(tick: u64) -> u64 {
 }
 
 /// The read/write access mode (control word bits 5-4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Access {
     Lsb,
     Msb,
@@ -55,7 +55,7 @@ enum Access {
 }
 
 /// One counter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Channel {
     mode: u8,
     access: Access,
@@ -311,7 +311,7 @@ fn to_register(count: u64, bcd: bool) -> u16 {
 }
 
 /// The 8254 and port 0x61.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pit {
     channels: [Channel; 3],
     port61: u8,

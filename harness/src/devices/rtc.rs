@@ -98,10 +98,11 @@ pub struct CmosMemory {
 }
 
 /// The RTC and its CMOS RAM.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rtc {
     index: u8,
     nmi_disabled: bool,
+    #[serde(with = "crate::snapshot::byte_array")]
     ram: [u8; 128],
     /// Unix seconds minus whole virtual seconds.
     offset: i64,

@@ -74,6 +74,23 @@ const PEER_STATUS: u8 = MSR_CTS | MSR_DSR | MSR_DCD;
 /// QEMU's reset divisor (115200 / 12 = 9600 baud).
 const RESET_DIVISOR: u16 = 0x000C;
 
+/// The 16550A's registers and receive queue: everything but the output sink (what a
+/// snapshot keeps; see [`Uart::state`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UartState {
+    input: Vec<u8>,
+    input_pos: usize,
+    loopback_rx: VecDeque<u8>,
+    divisor: u16,
+    ier: u8,
+    fcr: u8,
+    lcr: u8,
+    mcr: u8,
+    msr: u8,
+    scr: u8,
+    thre_pending: bool,
+}
+
 /// The 16550A.
 #[derive(Debug)]
 pub struct Uart {
@@ -108,6 +125,39 @@ impl Uart {
             scr: 0,
             thre_pending: false,
         }
+    }
+
+    /// The registers and receive queue (input bytes and how many the guest has read).
+    pub fn state(&self) -> UartState {
+        UartState {
+            input: self.input.clone(),
+            input_pos: self.input_pos,
+            loopback_rx: self.loopback_rx.clone(),
+            divisor: self.divisor,
+            ier: self.ier,
+            fcr: self.fcr,
+            lcr: self.lcr,
+            mcr: self.mcr,
+            msr: self.msr,
+            scr: self.scr,
+            thre_pending: self.thre_pending,
+        }
+    }
+
+    /// Puts back registers and receive queue from [`Uart::state`]; the sink stays.
+    pub fn set_state(&mut self, s: &UartState) {
+        let s = s.clone();
+        self.input = s.input;
+        self.input_pos = s.input_pos.min(self.input.len());
+        self.loopback_rx = s.loopback_rx;
+        self.divisor = s.divisor;
+        self.ier = s.ier;
+        self.fcr = s.fcr;
+        self.lcr = s.lcr;
+        self.mcr = s.mcr;
+        self.msr = s.msr;
+        self.scr = s.scr;
+        self.thre_pending = s.thre_pending;
     }
 
     /// The output side (sink and its first host error).

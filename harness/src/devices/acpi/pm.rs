@@ -33,7 +33,7 @@ const CNT_STORED: u16 = SLP_TYP_MASK | 0b110; // BM_RLD, GBL_RLS
 const TIMER_MASK: u64 = 0xFF_FFFF;
 
 /// The PM1a registers and the PM timer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct AcpiPm {
     status: u16,
     enable: u16,
