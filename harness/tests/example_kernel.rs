@@ -65,7 +65,7 @@ fn hello_output_matches_qemu() {
     }
     let elf = example_dir().join("hello.elf");
     let out = Command::new("timeout")
-        .args(["60", qemu, "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-cpu", "max", "-m", "128"])
+        .args(["300", qemu, "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-cpu", "max", "-m", "128"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-kernel"])
         .arg(&elf)
         .args(["-append", "verbose=1"])

@@ -77,7 +77,7 @@ fn same_lines_as_qemu() {
     }
     let Some(elf) = build() else { return };
     let out = Command::new("timeout")
-        .args(["60", qemu, "-smp", "4", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-m", "128"])
+        .args(["300", qemu, "-smp", "4", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-m", "128"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-kernel"])
         .arg(&elf)
         .output()
