@@ -8,7 +8,7 @@
 
 use crate::machine::Record;
 use hvbench_cpu::exception::mnemonic;
-use hvbench_cpu::Event;
+use hvbench_cpu::{Event, VmOutcome};
 use std::fmt::Write as _;
 
 /// Formats one record as a trace line (without the newline).
@@ -34,6 +34,34 @@ pub fn line(r: &Record) -> String {
         Event::ModeChange { from, to, rip } => write!(s, "mode {} -> {} rip={rip:#x}", from.name(), to.name()),
         Event::Halt { rip } => write!(s, "hlt rip={rip:#x}"),
         Event::Unimplemented { rip, text } => write!(s, "unimplemented rip={rip:#x} insn=\"{text}\""),
+        Event::VmInstruction { rip, mnemonic, outcome, detail } => {
+            let _ = write!(s, "vmx-insn {mnemonic} rip={rip:#x} ");
+            let _ = match outcome {
+                VmOutcome::Succeed => write!(s, "VMsucceed"),
+                VmOutcome::FailInvalid => write!(s, "VMfailInvalid"),
+                VmOutcome::FailValid(n) => write!(s, "VMfailValid({n})"),
+            };
+            if !detail.is_empty() {
+                let _ = write!(s, " why=\"{detail}\"");
+            }
+            Ok(())
+        }
+        Event::VmEntry { launch, rip, vpid } => {
+            write!(s, "vm-entry {} guest_rip={rip:#x} vpid={vpid}", if *launch { "VMLAUNCH" } else { "VMRESUME" })
+        }
+        Event::VmExit { reason, qualification, guest_rip, instruction_len, guest_physical, detail } => {
+            let _ = write!(s, "vm-exit reason={} qualification={qualification:#x} guest_rip={guest_rip:#x} len={instruction_len}", reason & 0xffff);
+            if reason & (1 << 31) != 0 {
+                let _ = write!(s, " entry-failure=1");
+            }
+            if *guest_physical != 0 {
+                let _ = write!(s, " gpa={guest_physical:#x}");
+            }
+            if !detail.is_empty() {
+                let _ = write!(s, " why=\"{detail}\"");
+            }
+            Ok(())
+        }
     };
     s
 }
