@@ -184,6 +184,12 @@ impl Cpu {
         std::mem::take(&mut self.events)
     }
 
+    /// Records an event whether or not tracing is on (rare events the user must see, such as
+    /// a VMfail or a failed VM entry).
+    pub fn record(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
     /// Records an event if tracing is on.
     #[inline(always)]
     pub fn emit(&mut self, e: impl FnOnce() -> Event) {
@@ -225,6 +231,16 @@ impl Cpu {
             Some(v) => self.tlb.invalidate_vpid(v),
         }
         self.break_block = true;
+    }
+
+    /// The PAE PDPTEs in use (loaded by MOV to CR3/CR0/CR4 or by VM entry).
+    pub fn pdptes(&self) -> [u64; 4] {
+        self.paging.pdptes
+    }
+
+    /// Replaces the PAE PDPTEs (VM entry loads them from the VMCS with EPT, SDM 27.3.2.4).
+    pub fn set_pdptes(&mut self, p: [u64; 4]) {
+        self.paging.pdptes = p;
     }
 
     /// INVEPT / INVVPID on this vCPU's TLB.

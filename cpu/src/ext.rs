@@ -175,6 +175,9 @@ pub trait Extension {
     /// per [`Intercept`] variant, else ignored); `Err(Fault::Diverted)`: a VM exit happened
     /// (the host runs now); `Err(Fault::Exception(e))`: raise `e` in the guest.
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> Result<u64>;
+
+    /// The extension as `Any`, so its owner can inspect its state.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl Exec<'_> {
