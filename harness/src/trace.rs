@@ -75,4 +75,16 @@ mod tests {
         let r = Record { cpu: 1, retired: 42, event: Event::Exception { vector: 14, error_code: Some(2), rip: 0x1000, cr2: Some(0xdead000) } };
         assert_eq!(line(&r), "cpu1           42 exception #PF vector=14 rip=0x1000 error_code=0x2 cr2=0xdead000");
     }
+
+    #[test]
+    fn vmx_lines() {
+        let r = Record { cpu: 0, retired: 7, event: Event::VmInstruction { rip: 0x10, mnemonic: "VMPTRLD", outcome: VmOutcome::FailValid(9), detail: "why".into() } };
+        assert_eq!(line(&r), "cpu0            7 vmx-insn VMPTRLD rip=0x10 VMfailValid(9) why=\"why\"");
+        let r = Record {
+            cpu: 0,
+            retired: 8,
+            event: Event::VmExit { reason: (1 << 31) | 33, qualification: 4, guest_rip: 0x20, instruction_len: 0, guest_physical: 0, detail: String::new() },
+        };
+        assert_eq!(line(&r), "cpu0            8 vm-exit reason=33 qualification=0x4 guest_rip=0x20 len=0 entry-failure=1");
+    }
 }
