@@ -82,12 +82,8 @@ pub(crate) fn execute(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Resul
         return Err(Exception::ud().into());
     }
     if x.cpu.vmx_non_root {
-        if m == Mnemonic::Invept && vmx.ctx.is_some_and(|c| !c.proc2.contains(ProcCtls2::ENABLE_EPT)) {
-            return Err(Exception::ud().into());
-        }
-        if m == Mnemonic::Invvpid && vmx.ctx.is_some_and(|c| !c.proc2.contains(ProcCtls2::ENABLE_VPID)) {
-            return Err(Exception::ud().into());
-        }
+        // Every VMX instruction exits unconditionally in non-root operation (SDM 26.1.2),
+        // before the CPL check.
         return instruction_exit(vmx, x, i);
     }
     if x.cpu.state.cpl > 0 {

@@ -901,3 +901,122 @@ fn capability_msrs_read_and_refuse_writes() {
     assert_eq!(r.s.read(SCRATCH, 8), Profile::default_profile().basic());
     assert_eq!(r.s.exception_vector(), Some(13));
 }
+
+/// A bus with one pending external interrupt (vector 0x41) and, optionally, a pending NMI.
+struct IrqBus {
+    irq: bool,
+    nmi: bool,
+    acked: u32,
+}
+
+impl hvbench_mmu::Bus for IrqBus {
+    fn io_read(&mut self, _: usize, _: u16, _: u8) -> u32 {
+        0
+    }
+    fn io_write(&mut self, _: usize, _: u16, _: u8, _: u32) {}
+    fn mmio_read(&mut self, _: usize, _: hvbench_mmu::PhysAddr, _: u8) -> u64 {
+        0
+    }
+    fn mmio_write(&mut self, _: usize, _: hvbench_mmu::PhysAddr, _: u8, _: u64) {}
+    fn pending_interrupt(&mut self, _: usize) -> bool {
+        self.irq
+    }
+    fn acknowledge_interrupt(&mut self, _: usize) -> u8 {
+        self.irq = false;
+        self.acked += 1;
+        0x41
+    }
+    fn pending_nmi(&mut self, _: usize) -> bool {
+        self.nmi
+    }
+    fn acknowledge_nmi(&mut self, _: usize) {
+        self.nmi = false;
+    }
+}
+
+/// Runs a default-profile guest (a HLT loop with interrupts disabled) with `bus`.
+fn run_with_bus(edit: impl FnOnce(&mut Vec<(u32, u64)>), bus: &mut IrqBus) -> Run {
+    let p = Profile::default_profile();
+    let mut f = valid_vmcs(&p, GuestKind::Flat64);
+    let pc = get(&f, enc::PROC_BASED_CONTROLS);
+    set(&mut f, enc::PROC_BASED_CONTROLS, pc & !(1 << 7)); // the guest may halt
+    edit(&mut f);
+    let host = asm(CODE_BASE, |a| {
+        vmxon_and_load(a)?;
+        for (fl, v) in &f {
+            vmwrite(a, *fl, *v)?;
+        }
+        a.vmlaunch()?;
+        a.hlt()
+    });
+    let guest = asm(GUEST_RIP, |a| {
+        a.nop()?;
+        a.hlt()
+    });
+    let mut s = sandbox(&p, &host, &guest);
+    // The host runs with IF = 0 and NMIs blocked (as inside an NMI handler), so the events
+    // stay pending until VMLAUNCH loads the guest's interruptibility state (no blocking).
+    s.cpu.state.nmi_blocked = true;
+    s.run_with(bus, 20_000);
+    Run { s, profile: p }
+}
+
+#[test]
+fn external_interrupt_exits_with_and_without_acknowledge() {
+    // SDM 26.2: with "external-interrupt exiting" an interrupt exits (reason 1) whatever the
+    // guest's RFLAGS.IF; 28.2.2: with "acknowledge interrupt on exit" the vector is in the
+    // VM-exit interruption information (type 0, valid), else that field is invalid and the
+    // interrupt is still pending.
+    let mut bus = IrqBus { irq: true, nmi: false, acked: 0 };
+    let r = run_with_bus(
+        |f| {
+            let pin = get(f, enc::PIN_BASED_CONTROLS);
+            set(f, enc::PIN_BASED_CONTROLS, pin | 1);
+            let e = get(f, enc::EXIT_CONTROLS);
+            set(f, enc::EXIT_CONTROLS, e | 1 << 15);
+        },
+        &mut bus,
+    );
+    exited(&r, reason::EXTERNAL_INTERRUPT);
+    assert_eq!(r.field(enc::EXIT_INTERRUPTION_INFO), 0x8000_0041);
+    assert_eq!(bus.acked, 1);
+    assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP, "exit at the first instruction boundary");
+
+    let mut bus = IrqBus { irq: true, nmi: false, acked: 0 };
+    let r = run_with_bus(
+        |f| {
+            let pin = get(f, enc::PIN_BASED_CONTROLS);
+            set(f, enc::PIN_BASED_CONTROLS, pin | 1);
+        },
+        &mut bus,
+    );
+    exited(&r, reason::EXTERNAL_INTERRUPT);
+    assert_eq!(r.field(enc::EXIT_INTERRUPTION_INFO), 0);
+    assert_eq!(bus.acked, 0);
+    assert!(bus.irq, "not acknowledged: still pending");
+}
+
+#[test]
+fn nmi_exiting() {
+    // SDM 26.2: with "NMI exiting" an NMI exits with reason 0, interruption type 2, vector 2.
+    let mut bus = IrqBus { irq: false, nmi: true, acked: 0 };
+    let r = run_with_bus(
+        |f| {
+            let pin = get(f, enc::PIN_BASED_CONTROLS);
+            set(f, enc::PIN_BASED_CONTROLS, pin | 1 << 3);
+        },
+        &mut bus,
+    );
+    exited(&r, reason::EXCEPTION_NMI);
+    assert_eq!(r.field(enc::EXIT_INTERRUPTION_INFO), 0x8000_0202);
+    assert!(!bus.nmi);
+}
+
+vmx_test!(
+    /// INVEPT in non-root operation exits unconditionally: reason 50, instruction information
+    /// Reg2 (bits 31:28) = the type register (SDM 26.1.2, 28.2.5).
+    invept_in_guest_exits, fields: nothing, guest: |a| a.invept(rdx, xmmword_ptr(rbx)), expect: |r| {
+        exited(r, reason::INVEPT);
+        assert_eq!(r.field(enc::EXIT_INSTRUCTION_INFO) >> 28, 2);
+    }
+);
