@@ -113,7 +113,7 @@ vmx_test!(
     expect: |r| {
         exited(r, reason::HLT);
         let t = r.s.read(SCRATCH, 8);
-        assert!(t >= 1 << 40 && t < (1 << 40) + 1_000_000, "TSC {t:#x} should be offset by 2^40");
+        assert!((1 << 40..(1 << 40) + 1_000_000).contains(&t), "TSC {t:#x} should be offset by 2^40");
     }
 );
 

@@ -128,15 +128,15 @@ pub(crate) fn segments(g: &GuestState) -> Check {
         return Err(fail(Guest(0), "guest.base.high", "guest CS (and usable SS, DS, ES) base bits 63:32 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
     }
     // Access rights: reserved bits, G versus limit, for each usable register.
-    for i in 0..8 {
+    for (i, seg) in s.iter().enumerate() {
         if i != TR && i != CS && !usable(i) {
             continue;
         }
-        let a = s[i].attr;
+        let a = seg.attr;
         if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
             return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
         }
-        let lim = s[i].limit;
+        let lim = seg.limit;
         if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
             return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers"));
         }
