@@ -74,3 +74,14 @@ fn help_documents_every_run_option_with_an_example() {
     }
     assert!(text.matches("Example").count() >= 8, "every option should show an example:\n{text}");
 }
+
+#[test]
+fn cpu_profiles_are_selectable() {
+    // Both VMX profiles run the example kernel; an unknown one names the available profiles.
+    for p in ["default", "no-ept"] {
+        let o = hvbench(&["run", &hello(), "--serial", "none", "--cpu", p]);
+        assert_ne!(o.status.code(), Some(2), "--cpu {p}: {}", stderr(&o));
+    }
+    let o = hvbench(&["run", &hello(), "--cpu", "pentium"]);
+    assert!(stderr(&o).contains("available: default, no-ept"), "{}", stderr(&o));
+}
