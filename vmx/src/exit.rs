@@ -121,8 +121,8 @@ pub(crate) fn idt_vectoring_of(x: &Exec<'_>) -> Option<(u32, Option<u32>)> {
 
 impl Vmx {
     /// Performs a VM exit: records `info`, saves the guest state, loads the host state and
-    /// leaves VMX non-root operation (SDM 28.2, 28.3, 28.5). MSR-store and MSR-load lists
-    /// (28.4, 28.6) are not processed yet.
+    /// leaves VMX non-root operation (SDM 28.2, 28.3, 28.4 MSR store, 28.5, 28.6 MSR load; a
+    /// list failure is a VMX abort, 28.7).
     pub fn vm_exit(&mut self, x: &mut Exec<'_>, info: ExitInfo) {
         let Some(ctx) = self.ctx.take() else { return };
         let v = ctx.vmcs;
@@ -153,10 +153,26 @@ impl Vmx {
         // 28.2.x: VM exits clear the valid bit of the VM-entry interruption-information field.
         let entry_info = v.read(x, enc::ENTRY_INTERRUPTION_INFO);
         v.write(x, enc::ENTRY_INTERRUPTION_INFO, entry_info & !(intr::VALID as u64));
+        let mut abort = None;
         if info.reason & reason::ENTRY_FAILURE == 0 {
             self.save_guest(x, &ctx);
+            // 28.4 "Saving MSRs" (a failure is a VMX abort with indicator 1).
+            let (n, a) = (v.read(x, enc::EXIT_MSR_STORE_COUNT), v.read(x, enc::EXIT_MSR_STORE_ADDR));
+            if crate::msr_list::store(x, a, n).is_err() {
+                abort = Some(1);
+            }
         }
         self.load_host(x, v, ctx.exit, info.reason == reason::EXTERNAL_INTERRUPT || (info.reason == reason::EXCEPTION_NMI && (ii >> intr::TYPE_SHIFT) & 7 == intr::NMI));
+        // 28.6 "Loading MSRs" (a failure is a VMX abort with indicator 4).
+        let (n, a) = (v.read(x, enc::EXIT_MSR_LOAD_COUNT), v.read(x, enc::EXIT_MSR_LOAD_ADDR));
+        if abort.is_none() && crate::msr_list::load(x, a, n).is_err() {
+            abort = Some(4);
+        }
+        if let Some(code) = abort {
+            // 28.7 "VMX Aborts": the indicator is written and the processor shuts down.
+            v.set_abort(x, code);
+            x.cpu.state.activity = Activity::Shutdown;
+        }
         if !ctx.proc2.contains(crate::controls::ProcCtls2::ENABLE_VPID) {
             // Without VPID, VM entries and exits invalidate VPID-0 linear mappings (SDM 29.4.3.3).
             x.cpu.flush_tlb(Some(0));

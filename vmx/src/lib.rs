@@ -12,7 +12,8 @@
 //! - `caps`: capability MSRs per profile; `controls`: control bits;
 //! - `fields`: the VMCS field table; `vmcs`: the VMCS region and field access;
 //! - `instr`: VMXON ... VMCALL and the VM-instruction error numbers; `entry`: VM-entry checks and loading; `exit`: VM exits;
-//! - `intercept`: what in VMX non-root operation causes which exit.
+//! - `intercept`: what in VMX non-root operation causes which exit; `msr_list`: the VM-entry
+//!   and VM-exit MSR lists.
 //!
 //! IA32_FEATURE_CONTROL: [`install`] sets it to 5 (lock bit and "enable VMX outside SMX"),
 //! as firmware leaves it on a machine with VT-x enabled (and as Bochs starts): a kernel booted
@@ -28,6 +29,7 @@ pub mod exit;
 pub mod fields;
 pub mod instr;
 mod intercept;
+mod msr_list;
 pub mod vmcs;
 
 use caps::Profile;

@@ -525,14 +525,67 @@ vmx_test!(
     expect: |r| entry_failure(r, reason::INVALID_GUEST_STATE, 0, "RFLAGS")
 );
 
-vmx_test!(
-    /// A non-zero VM-entry MSR-load count: hvbench processes no MSR-load lists yet, so entry 1
-    /// fails: reason 34, qualification 1 (SDM 27.4, 27.8).
-    entry_msr_load_fails,
-    fields: |f| { set(f, enc::ENTRY_MSR_LOAD_COUNT, 1); set(f, enc::ENTRY_MSR_LOAD_ADDR, SCRATCH); },
-    guest: hlt,
-    expect: |r| entry_failure(r, reason::MSR_LOADING, 1, "27.4")
-);
+#[test]
+fn msr_lists() {
+    // SDM 27.4: entry 1 loads IA32_SYSENTER_ESP (fine), entry 2 names IA32_FS_BASE, which a
+    // list may not load: VM-entry failure, reason 34, qualification 2 (the 1-based index).
+    let p = Profile::default_profile();
+    let list = SCRATCH + 0x100;
+    let mut f = valid_vmcs(&p, GuestKind::Flat64);
+    set(&mut f, enc::ENTRY_MSR_LOAD_COUNT, 2);
+    set(&mut f, enc::ENTRY_MSR_LOAD_ADDR, list);
+    let host = asm(CODE_BASE, |a| {
+        vmxon_and_load(a)?;
+        for (fl, v) in &f {
+            vmwrite(a, *fl, *v)?;
+        }
+        a.vmlaunch()?;
+        a.hlt()
+    });
+    let mut s = sandbox(&p, &host, &asm(GUEST_RIP, hlt));
+    let w = |s: &mut hvbench_cpu::sandbox::Sandbox, a: u64, v: u64| s.mem.write_le(hvbench_mmu::PhysAddr(a), 8, v);
+    w(&mut s, list, 0x175);
+    w(&mut s, list + 8, 0x1234);
+    w(&mut s, list + 16, 0xc000_0100);
+    s.run(20_000);
+    let r = Run { s, profile: p.clone() };
+    entry_failure(&r, reason::MSR_LOADING, 2, "27.4");
+
+    // A good list: the guest gets IA32_SYSENTER_ESP from it; the VM-exit MSR-store list
+    // saves the guest's value (28.4) and the exit MSR-load list restores the host's (28.6).
+    let mut f = valid_vmcs(&p, GuestKind::Flat64);
+    for (c, a) in [(enc::ENTRY_MSR_LOAD_COUNT, enc::ENTRY_MSR_LOAD_ADDR), (enc::EXIT_MSR_STORE_COUNT, enc::EXIT_MSR_STORE_ADDR)] {
+        set(&mut f, c, 1);
+        set(&mut f, a, list);
+    }
+    set(&mut f, enc::EXIT_MSR_LOAD_COUNT, 1);
+    set(&mut f, enc::EXIT_MSR_LOAD_ADDR, list + 0x40);
+    let host = asm(CODE_BASE, |a| {
+        vmxon_and_load(a)?;
+        for (fl, v) in &f {
+            vmwrite(a, *fl, *v)?;
+        }
+        a.vmlaunch()?;
+        a.hlt()
+    });
+    let guest = asm(GUEST_RIP, |a| {
+        a.mov(ecx, 0x175)?;
+        a.mov(eax, 0x5555)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?; // exits (no MSR bitmaps): the store list saves 0x1234
+        a.hlt()
+    });
+    let mut s = sandbox(&p, &host, &guest);
+    w(&mut s, list, 0x175);
+    w(&mut s, list + 8, 0x1234);
+    w(&mut s, list + 0x40, 0x175);
+    w(&mut s, list + 0x48, 0x7777);
+    s.run(20_000);
+    let r = Run { s, profile: p };
+    exited(&r, reason::WRMSR);
+    assert_eq!(r.s.read(list + 8, 8), 0x1234, "guest value stored at the exit");
+    assert_eq!(r.s.cpu.state.msr.sysenter_esp, 0x7777, "host value loaded at the exit");
+}
 
 vmx_test!(
     /// Event injection: a hardware exception #UD (vector 6) with exception-bitmap bit 6 is

@@ -56,8 +56,7 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         .and_then(|_| guest::descriptor_tables(x, v))
         .and_then(|_| guest::rip_rflags(x, v, &g))
         .and_then(|_| guest::non_register(x, v, &p, &g))
-        .and_then(|_| guest::pdptes(x, v, &f, &g))
-        .and_then(|_| msr_load(x, v));
+        .and_then(|_| guest::pdptes(x, v, &f, &g));
     let ctx = make_ctx(x, v, &f);
     if let Err(e) = checks {
         entry_failure(vmx, x, ctx, e);
@@ -70,6 +69,11 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         entry_failure(vmx, x, ctx, e);
         return EntryOutcome::Failed(e);
     }
+    // 27.4: the VM-entry MSR-load list, after the guest state is loaded.
+    if let Err(e) = msr_load(x, v) {
+        entry_failure(vmx, x, ctx, e);
+        return EntryOutcome::Failed(e);
+    }
     vmx.ctx = Some(ctx);
     enter_non_root(vmx, x, &ctx, &f);
     let vpid = ctx.vpid;
@@ -79,12 +83,14 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     EntryOutcome::Entered
 }
 
-/// 27.4 "Loading MSRs": hvbench accepts only an empty VM-entry MSR-load list yet.
+/// 27.4 "Loading MSRs": a failing entry ends VM entry with exit reason 34 and the entry's
+/// 1-based index as qualification.
 fn msr_load(x: &mut Exec<'_>, v: Vmcs) -> Result<(), EntryError> {
-    if v.read(x, enc::ENTRY_MSR_LOAD_COUNT) != 0 {
-        return Err(super::fail(Area::MsrLoad(1), "msr_load.not_implemented", "VM-entry MSR-load lists are not implemented by hvbench (entry 1 fails); SDM 27.4 Loading MSRs"));
-    }
-    Ok(())
+    let count = v.read(x, enc::ENTRY_MSR_LOAD_COUNT);
+    let addr = v.read(x, enc::ENTRY_MSR_LOAD_ADDR);
+    crate::msr_list::load(x, addr, count).map_err(|i| {
+        super::fail(Area::MsrLoad(i), "msr_load.entry", "a VM-entry MSR-load entry names FS_BASE, GS_BASE, IA32_SMM_MONITOR_CTL or an x2APIC MSR, has bits 63:32 set, or holds a value WRMSR would refuse; SDM 27.4 Loading MSRs")
+    })
 }
 
 fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
