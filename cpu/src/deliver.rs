@@ -204,6 +204,10 @@ impl Exec<'_> {
         if !self.cpu.state.nmi_blocked && self.bus.pending_nmi(idx) {
             return self.intercept(crate::ext::Intercept::Nmi, 0).is_err();
         }
+        // (service_events returned early under STI / MOV SS blocking.)
+        if self.cpu.state.rflags & flags::IF != 0 && self.intercept(crate::ext::Intercept::InterruptWindow, 0).is_err() {
+            return true;
+        }
         if self.bus.pending_interrupt(idx) {
             return self.intercept(crate::ext::Intercept::ExternalInterrupt, 0).is_err();
         }

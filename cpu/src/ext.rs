@@ -126,6 +126,9 @@ pub enum Intercept {
     /// A maskable interrupt is pending at the bus (checked before RFLAGS.IF: with
     /// "external-interrupt exiting" the guest's IF does not matter).
     ExternalInterrupt,
+    /// An instruction boundary (an event poll) with RFLAGS.IF = 1 and no blocking by STI or
+    /// MOV SS: "interrupt-window exiting" may exit here.
+    InterruptWindow,
     /// The guest would enter the shutdown state (triple fault).
     TripleFault,
     /// An EPT violation or misconfiguration while translating guest-linear `gla` (None: the

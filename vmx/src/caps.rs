@@ -12,8 +12,8 @@
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
 //! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
-//! shadowing, PML, #VE, VM functions, the preemption timer, virtual NMIs, MTF, interrupt- and
-//! NMI-window exiting, MOV-DR / descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD
+//! shadowing, PML, #VE, VM functions, the preemption timer, virtual NMIs, MTF, NMI-window
+//! exiting, MOV-DR / descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD
 //! exiting, SMM dual-monitor treatment, Intel PT in VMX, INS/OUTS instruction information
 //! (IA32_VMX_BASIC bit 54: INS/OUTS do not exit yet).
 
@@ -149,7 +149,8 @@ impl Profile {
 
     fn build(name: &'static str, proc2: ProcCtls2, ept_vpid_cap: u64, vmwrite_any: bool) -> Self {
         let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING;
-        let proc = ProcCtls::USE_TSC_OFFSETTING
+        let proc = ProcCtls::INTERRUPT_WINDOW_EXITING
+            | ProcCtls::USE_TSC_OFFSETTING
             | ProcCtls::HLT_EXITING
             | ProcCtls::INVLPG_EXITING
             | ProcCtls::RDTSC_EXITING

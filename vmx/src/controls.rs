@@ -27,7 +27,7 @@ bitflags! {
     /// Primary processor-based VM-execution controls (SDM 25.6.2).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct ProcCtls: u32 {
-        /// Bit 2: interrupt-window exiting (not offered).
+        /// Bit 2: interrupt-window exiting.
         const INTERRUPT_WINDOW_EXITING = 1 << 2;
         /// Bit 3: RDTSC/RDTSCP return TSC + the TSC-offset field.
         const USE_TSC_OFFSETTING = 1 << 3;

@@ -21,6 +21,8 @@ pub mod reason {
     pub const EXTERNAL_INTERRUPT: u32 = 1;
     /// Triple fault.
     pub const TRIPLE_FAULT: u32 = 2;
+    /// Interrupt window.
+    pub const INTERRUPT_WINDOW: u32 = 7;
     /// CPUID.
     pub const CPUID: u32 = 10;
     /// HLT.

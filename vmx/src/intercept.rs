@@ -105,6 +105,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             };
             exit(vmx, x, ExitInfo { interruption, ..ExitInfo::new(reason::EXTERNAL_INTERRUPT, 0) })
         }
+        // 26.7.5 "Interrupt-Window Exiting and Virtual-Interrupt Delivery": reason 7 at the
+        // first boundary where RFLAGS.IF = 1 and nothing blocks interrupts.
+        Intercept::InterruptWindow if c.proc.contains(ProcCtls::INTERRUPT_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::INTERRUPT_WINDOW, 0)),
         Intercept::TripleFault => exit(vmx, x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),
         Intercept::Ept { fault, gla, during_delivery } => {
             let idt = if during_delivery { idt_vectoring_of(x) } else { None };

@@ -1073,3 +1073,17 @@ vmx_test!(
         assert_eq!(r.field(enc::EXIT_INSTRUCTION_INFO) >> 28, 2);
     }
 );
+
+vmx_test!(
+    /// "Interrupt-window exiting" (SDM 26.7.5): with RFLAGS.IF = 0 at entry no exit; STI, then
+    /// after the STI shadow (one instruction) the window is open: reason 7 with RIP after the
+    /// instruction that followed STI.
+    interrupt_window_exit,
+    fields: |f| { let p = get(f, enc::PROC_BASED_CONTROLS); set(f, enc::PROC_BASED_CONTROLS, p | 1 << 2); },
+    guest: |a| { a.nop()?; a.sti()?; a.nop()?; a.nop()?; a.hlt() },
+    expect: |r| {
+        exited(r, reason::INTERRUPT_WINDOW);
+        assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP + 3, "after NOP; STI; NOP");
+        assert_eq!(r.field(enc::GUEST_INTERRUPTIBILITY), 0);
+    }
+);
