@@ -86,6 +86,18 @@ pub struct Cpu {
     reported: BTreeSet<u64>,
     /// The last exceptions delivered (always kept: they explain triple faults and hangs).
     pub recent_exceptions: RecentExceptions,
+    /// A processor extension (VMX), see [`crate::ext`].
+    pub ext: Option<Box<dyn crate::ext::Extension>>,
+    /// In VMX non-root operation: the one flag the hot paths test before asking `ext`.
+    pub vmx_non_root: bool,
+    /// The EPT in use in VMX non-root operation (None: EPT off or root operation).
+    pub ept: Option<hvbench_mmu::ept::EptContext>,
+    /// The VPID tag of translations made now (0 in root operation or with VPID off).
+    pub tlb_vpid: u16,
+    /// The EPTP index tag of translations made now (0 without EPT).
+    pub tlb_ept: u16,
+    /// An intercept that arose while the extension was running (see [`crate::ext`]).
+    pub deferred: Option<crate::ext::Intercept>,
 }
 
 /// A small ring of the most recent exceptions: (vector, error code, RIP, instruction count).
@@ -155,6 +167,12 @@ impl Cpu {
             debug: crate::debug::DebugArm::default(),
             reported: BTreeSet::new(),
             recent_exceptions: RecentExceptions::default(),
+            ext: None,
+            vmx_non_root: false,
+            ept: None,
+            tlb_vpid: 0,
+            tlb_ept: 0,
+            deferred: None,
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
         cpu.refresh_paging();
@@ -164,6 +182,12 @@ impl Cpu {
     /// Takes the events recorded since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Records an event whether or not tracing is on (rare events the user must see, such as
+    /// a VMfail or a failed VM entry).
+    pub fn record(&mut self, e: Event) {
+        self.events.push(e);
     }
 
     /// Records an event if tracing is on.
@@ -198,6 +222,46 @@ impl Cpu {
         self.refresh_paging();
         self.refresh_debug();
         self.poll_events = true;
+    }
+
+    /// Tells the core that an extension replaced state wholesale (a VM entry or exit): the
+    /// paging context, debug arming and event polling are recomputed. Cached translations are
+    /// kept (they are tagged by VPID/EPTP/PCID); call [`Cpu::flush_tlb`] where the SDM flushes.
+    pub fn state_replaced(&mut self) {
+        self.refresh_paging();
+        self.refresh_debug();
+        self.poll_events = true;
+        self.break_block = true;
+    }
+
+    /// Invalidates TLB entries: all of them (`vpid` None) or those tagged with `vpid`.
+    pub fn flush_tlb(&mut self, vpid: Option<u16>) {
+        match vpid {
+            None => self.tlb.invalidate_all(),
+            Some(v) => self.tlb.invalidate_vpid(v),
+        }
+        self.break_block = true;
+    }
+
+    /// The PAE PDPTEs in use (loaded by MOV to CR3/CR0/CR4 or by VM entry).
+    pub fn pdptes(&self) -> [u64; 4] {
+        self.paging.pdptes
+    }
+
+    /// Replaces the PAE PDPTEs (VM entry loads them from the VMCS with EPT, SDM 27.3.2.4).
+    pub fn set_pdptes(&mut self, p: [u64; 4]) {
+        self.paging.pdptes = p;
+    }
+
+    /// INVEPT / INVVPID on this vCPU's TLB.
+    pub fn tlb_mut(&mut self) -> &mut Tlb {
+        self.break_block = true;
+        &mut self.tlb
+    }
+
+    /// The exception being delivered, if an event delivery is under way.
+    pub fn delivering(&self) -> Option<Exception> {
+        self.delivering
     }
 
     /// Recomputes the paging context after CR0, CR3, CR4 or EFER changed.

@@ -55,6 +55,8 @@ pub mod edx1 {
 
 /// CPUID.1:ECX bits that are set.
 pub mod ecx1 {
+    /// Virtual-machine extensions (set by the vmx extension when its profile has VMX).
+    pub const VMX: u32 = 1 << 5;
     /// MONITOR/MWAIT.
     pub const MONITOR: u32 = 1 << 3;
     /// Process-context identifiers (CR4.PCIDE).
@@ -201,7 +203,12 @@ impl Exec<'_> {
         if self.cpu.state.cr4 & crate::regs::cr4::OSXSAVE != 0 {
             f.ecx1 |= ecx1::OSXSAVE;
         }
-        cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &f)
+        let mut r = cpuid(leaf, subleaf, self.cpu.config.index as u32, self.cpu.config.maxphyaddr, &f);
+        // An extension adds what it implements (VMX: CPUID.1:ECX bit 5).
+        if let Some(e) = self.cpu.ext.as_deref() {
+            e.cpuid(leaf, subleaf, &mut r);
+        }
+        r
     }
 }
 

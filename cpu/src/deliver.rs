@@ -60,6 +60,11 @@ impl Exec<'_> {
                 e = Exception::df();
             }
         }
+        // VMX non-root: the exception bitmap may turn the exception into a VM exit (before
+        // CR2 or anything else changes; SDM Vol. 3C 26.2 "Other Causes of VM Exits").
+        if self.cpu.vmx_non_root && self.exception_exits(e) {
+            return;
+        }
         self.cpu.delivering = Some(e);
         self.count_delivery();
         if let Some(cr2) = e.cr2() {
@@ -70,6 +75,42 @@ impl Exec<'_> {
         self.cpu.recent_exceptions.push(e.vector, e.error_code(), rip, retired);
         self.cpu.emit(|| Event::Exception { vector: e.vector, error_code: e.error_code(), rip, cr2: e.cr2() });
         let r = self.deliver(e.vector, EventKind::Exception, e.error_code(), rip);
+        self.finish_delivery(r);
+    }
+
+    #[cold]
+    fn exception_exits(&mut self, e: Exception) -> bool {
+        match self.intercept(crate::ext::Intercept::Exception { e, software: false, len: 0 }, 0) {
+            Ok(_) => false,
+            Err(Fault::Exception(e2)) => {
+                self.deliver_exception(e2);
+                true
+            }
+            Err(_) => {
+                self.cpu.delivering = None;
+                true
+            }
+        }
+    }
+
+    /// Delivers an event that an extension injects (VM entry, SDM Vol. 3C 27.6 "Event
+    /// Injection") at the current RIP, returning to `return_rip`. A fault during delivery is
+    /// handled as for any other event (it becomes #DF or a triple fault as the rules say).
+    pub fn inject_event(&mut self, vec: u8, kind: EventKind, error_code: Option<u32>, return_rip: u64) {
+        let rip = self.cpu.state.rip;
+        match kind {
+            EventKind::External => self.cpu.emit(|| Event::Interrupt { vector: vec, rip }),
+            EventKind::Exception | EventKind::PrivilegedSoftwareException => {
+                self.cpu.emit(|| Event::Exception { vector: vec, error_code, rip, cr2: None })
+            }
+            _ => self.cpu.emit(|| Event::SoftwareInterrupt { vector: vec, rip }),
+        }
+        self.cpu.delivering = Some(match error_code {
+            Some(c) => Exception::with_code(vec, c),
+            None => Exception::plain(vec),
+        });
+        self.count_delivery();
+        let r = self.deliver(vec, kind, error_code, return_rip);
         self.finish_delivery(r);
     }
 
@@ -88,6 +129,11 @@ impl Exec<'_> {
     /// update is skipped, or the exception that delivery raised (reported against the INT).
     pub fn software_interrupt(&mut self, vec: u8, kind: EventKind) -> Result<()> {
         let rip = self.cpu.state.rip;
+        if self.cpu.vmx_non_root && kind == EventKind::SoftwareException {
+            // INT3/INTO: the exception bitmap applies (SDM Vol. 3C 26.2).
+            let len = self.cpu.next_rip.wrapping_sub(rip) as u8;
+            self.intercept(crate::ext::Intercept::Exception { e: Exception::plain(vec), software: true, len }, 0)?;
+        }
         self.cpu.emit(|| Event::SoftwareInterrupt { vector: vec, rip });
         let next = self.cpu.next_rip;
         self.deliver(vec, kind, None, next)?;
@@ -115,6 +161,11 @@ impl Exec<'_> {
 
     /// The processor enters the shutdown state (SDM 6.15, Interrupt 8: "triple fault").
     fn triple_fault(&mut self, vector: u8) {
+        if self.cpu.vmx_non_root && self.intercept(crate::ext::Intercept::TripleFault, 0).is_err() {
+            // A VM exit (reason 2) took the guest's place (SDM Vol. 3C 26.2).
+            self.cpu.delivering = None;
+            return;
+        }
         let rip = self.cpu.state.rip;
         self.cpu.events.push(Event::TripleFault { rip, vector });
         self.cpu.delivering = None;
@@ -129,6 +180,9 @@ impl Exec<'_> {
             return;
         }
         let idx = self.cpu.config.index;
+        if self.cpu.vmx_non_root && self.vmx_events(idx) {
+            return;
+        }
         if !self.cpu.state.nmi_blocked && self.bus.pending_nmi(idx) {
             self.bus.acknowledge_nmi(idx);
             self.cpu.state.activity = Activity::Active;
@@ -141,6 +195,23 @@ impl Exec<'_> {
             self.cpu.state.activity = Activity::Active;
             self.deliver_external(v);
         }
+    }
+
+    /// VMX non-root: NMIs and external interrupts may exit instead of being delivered.
+    /// Returns whether a VM exit happened.
+    #[cold]
+    fn vmx_events(&mut self, idx: hvbench_mmu::CpuIndex) -> bool {
+        if !self.cpu.state.nmi_blocked && self.bus.pending_nmi(idx) {
+            return self.intercept(crate::ext::Intercept::Nmi, 0).is_err();
+        }
+        // (service_events returned early under STI / MOV SS blocking.)
+        if self.cpu.state.rflags & flags::IF != 0 && self.intercept(crate::ext::Intercept::InterruptWindow, 0).is_err() {
+            return true;
+        }
+        if self.bus.pending_interrupt(idx) {
+            return self.intercept(crate::ext::Intercept::ExternalInterrupt, 0).is_err();
+        }
+        false
     }
 
     /// Delivers vector `vec` with `error_code`, returning to `return_rip`.

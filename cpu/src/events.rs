@@ -70,4 +70,51 @@ pub enum Event {
         /// Its mnemonic and operands in Intel syntax.
         text: String,
     },
+    /// A VMX instruction completed (SDM Vol. 3C 31.2 "Conventions": VMsucceed, VMfailInvalid,
+    /// VMfailValid). VM exits caused by it in non-root operation are [`Event::VmExit`].
+    VmInstruction {
+        /// RIP of the instruction.
+        rip: u64,
+        /// The mnemonic, e.g. "VMPTRLD".
+        mnemonic: &'static str,
+        /// What happened.
+        outcome: VmOutcome,
+        /// For a failure: which check, with the values and the SDM section (empty on success).
+        detail: String,
+    },
+    /// VM entry succeeded: the guest runs from `rip`.
+    VmEntry {
+        /// VMLAUNCH (true) or VMRESUME.
+        launch: bool,
+        /// Guest RIP.
+        rip: u64,
+        /// The VPID in use (0 if none).
+        vpid: u16,
+    },
+    /// A VM exit (or a VM-entry failure, with bit 31 of `reason` set).
+    VmExit {
+        /// The exit reason field (basic reason in bits 15:0).
+        reason: u32,
+        /// The exit qualification.
+        qualification: u64,
+        /// Guest RIP at the exit.
+        guest_rip: u64,
+        /// The VM-exit instruction length (0 when not meaningful).
+        instruction_len: u32,
+        /// The guest-physical address field (EPT exits; 0 otherwise).
+        guest_physical: u64,
+        /// For a failed entry: the check that failed, in SDM notation (empty otherwise).
+        detail: String,
+    },
+}
+
+/// The outcome of a VMX instruction (SDM Vol. 3C 31.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmOutcome {
+    /// VMsucceed: CF = ZF = 0.
+    Succeed,
+    /// VMfailInvalid: CF = 1 (no current VMCS to hold an error number).
+    FailInvalid,
+    /// VMfailValid(n): ZF = 1, VM-instruction error field = n (SDM Table 31-1).
+    FailValid(u32),
 }

@@ -18,6 +18,7 @@ pub mod deliver;
 pub mod events;
 pub mod exception;
 pub mod exec;
+pub mod ext;
 pub mod flags;
 pub mod icache;
 pub mod memory;
@@ -30,6 +31,6 @@ pub mod segment;
 pub mod state;
 
 pub use cpu::{Cpu, CpuConfig, Exec, RecentExceptions, StopReason};
-pub use events::Event;
+pub use events::{Event, VmOutcome};
 pub use exception::{Exception, Fault};
 pub use state::{Activity, CpuState, Mode};

@@ -100,7 +100,7 @@ impl Exec<'_> {
     #[inline(always)]
     fn tlb_tag(&self) -> Tag {
         let pcid = if self.cpu.state.cr4 & cr4::PCIDE != 0 { (self.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
-        Tag { pcid, vpid: 0, ept: 0 }
+        Tag { pcid, vpid: self.cpu.tlb_vpid, ept: self.cpu.tlb_ept }
     }
 
     /// Translates `la` for an explicit access by the current privilege level.
@@ -113,6 +113,9 @@ impl Exec<'_> {
     /// Translates `la` for `access` through the TLB, walking on a miss (SDM 4.10.2).
     #[inline(always)]
     pub fn translate_as(&mut self, la: u64, access: Access) -> Result<PhysAddr> {
+        if self.cpu.vmx_non_root && self.cpu.ept.is_some() {
+            return self.translate_ept(la, access);
+        }
         if self.cpu.paging.mode == PagingMode::Disabled {
             return Ok(PhysAddr(la));
         }
@@ -125,6 +128,40 @@ impl Exec<'_> {
             }
         }
         self.walk(la, access, tag)
+    }
+
+    /// VMX non-root operation with EPT: guest paging, then EPT (SDM Vol. 3C 29.3 "The
+    /// Extended Page Table Mechanism"), through the TLB's combined mappings. An EPT violation
+    /// or misconfiguration becomes a VM exit through the extension.
+    #[inline(never)]
+    fn translate_ept(&mut self, la: u64, access: Access) -> Result<PhysAddr> {
+        let Some(ept) = self.cpu.ept else { return Ok(PhysAddr(la)) };
+        let tag = self.tlb_tag();
+        let vpn = la >> 12;
+        let paging_on = self.cpu.paging.mode != PagingMode::Disabled;
+        if let Some(hit) = self.cpu.tlb.lookup(vpn, tag) {
+            let clean_write = access.kind == AccessKind::Write && !hit.dirty;
+            let rights_ok = !paging_on || paging::check_rights(hit.rights, access, &self.cpu.paging).is_ok();
+            if !clean_write && rights_ok && hit.ept.allows(access.kind, hit.rights.user, ept.mbec) {
+                return Ok(PhysAddr((hit.ppn << 12) | (la & 0xfff)));
+            }
+        }
+        let ctx = self.cpu.paging;
+        let (r, _refs) = hvbench_mmu::nested::nested_walk(self.mem, &ctx, &ept, hvbench_mmu::LinearAddr(la), access);
+        match r {
+            Ok(t) => {
+                let global = paging_on && t.guest.global && self.cpu.state.cr4 & cr4::PGE != 0;
+                let rights = if paging_on { t.guest.rights } else { paging::Rights { writable: true, user: true, no_execute: false } };
+                self.cpu.tlb.insert_nested(vpn, tag, t.phys.0 >> 12, rights, t.ept.perms, global, t.dirty(), t.page_shift() > 12);
+                Ok(t.phys)
+            }
+            Err(hvbench_mmu::nested::NestedFault::GuestPageFault(f)) => Err(Exception::pf(la, f.error_code).into()),
+            Err(hvbench_mmu::nested::NestedFault::Ept { fault, gla }) => {
+                let during_delivery = self.cpu.delivering.is_some();
+                self.intercept(crate::ext::Intercept::Ept { fault, gla: Some(gla.0), during_delivery }, 0)?;
+                Err(Fault::Diverted)
+            }
+        }
     }
 
     #[cold]

@@ -94,6 +94,11 @@ impl Exec<'_> {
     /// Reads MSR `msr`, or #GP(0) if the model does not have it.
     pub fn read_msr(&mut self, msr: u32) -> Result<u64> {
         use index::*;
+        if self.cpu.ext.is_some()
+            && let Some(Some(r)) = self.with_ext(|e, x| e.read_msr(x, msr))
+        {
+            return r;
+        }
         if bus_msr(msr) {
             self.sync_bus_clock();
             match self.bus.msr_read(self.cpu.config.index, msr) {
@@ -146,6 +151,11 @@ impl Exec<'_> {
     /// Writes MSR `msr` with the reserved-bit and canonical checks of SDM Vol. 4.
     pub fn write_msr(&mut self, msr: u32, v: u64) -> Result<()> {
         use index::*;
+        if self.cpu.ext.is_some()
+            && let Some(Some(r)) = self.with_ext(|e, x| e.write_msr(x, msr, v))
+        {
+            return r;
+        }
         let gp = || Err(Exception::gp0().into());
         let canonical = |x: &Self, a: u64| x.is_canonical(a);
         let maxphy_mask = !((1u64 << self.cpu.config.maxphyaddr) - 1);

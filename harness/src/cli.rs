@@ -57,7 +57,8 @@ pub struct RunArgs {
     /// RAM size: bytes, or with a K, M or G suffix (KiB, MiB, GiB). Example: --memory 512M
     #[arg(long, default_value = "128M", value_name = "SIZE", value_parser = parse_size)]
     pub memory: u64,
-    /// CPU model. Only "default" exists yet. Example: --cpu default
+    /// CPU profile: "default" (VMX with EPT, VPID, unrestricted guest) or "no-ept" (VMX with
+    /// VPID, without EPT and unrestricted guest). Example: --cpu no-ept
     #[arg(long, default_value = "default", value_name = "PROFILE")]
     pub cpu: String,
     /// Where COM1 output goes: stdio, none, or a file path. Example: --serial out.txt
@@ -114,8 +115,9 @@ fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, UserError> {
 }
 
 fn run(args: RunArgs) -> Result<i32, UserError> {
-    if args.cpu != "default" {
-        return Err(UserError(format!("--cpu '{}': unknown CPU profile (available: default)", args.cpu), exit_status::BAD_OPTION));
+    if hvbench_vmx::caps::Profile::by_name(&args.cpu).is_none() {
+        let names = hvbench_vmx::caps::Profile::NAMES.join(", ");
+        return Err(UserError(format!("--cpu '{}': unknown CPU profile (available: {names})", args.cpu), exit_status::BAD_OPTION));
     }
     if args.smp == 0 || args.smp > MAX_CPUS {
         return Err(UserError(format!("--smp {}: hvbench supports 1 to {MAX_CPUS} vCPUs", args.smp), exit_status::BAD_OPTION));
@@ -163,6 +165,7 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
         serial_input,
         max_instructions: args.max_instructions,
         trace: trace_out.is_some(),
+        cpu_profile: args.cpu.clone(),
         ..MachineConfig::default()
     };
     let mut m = Machine::new(cfg).map_err(|e| UserError(e.to_string(), exit_status::BAD_OPTION))?;
@@ -175,6 +178,14 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
             if reported.insert((*rip, text.clone())) {
                 eprintln!("hvbench: vCPU {} at rip={rip:#x}: unimplemented instruction `{text}` (the guest got #UD)", r.cpu);
             }
+        }
+        // VMfail and failed VM entries are always recorded; say why on stderr.
+        match &r.event {
+            hvbench_cpu::Event::VmInstruction { outcome, .. } if *outcome != hvbench_cpu::VmOutcome::Succeed => {
+                eprintln!("hvbench: {}", trace::line(&r));
+            }
+            hvbench_cpu::Event::VmExit { reason, .. } if reason & (1 << 31) != 0 => eprintln!("hvbench: {}", trace::line(&r)),
+            _ => {}
         }
         if let Some(out) = &mut trace_out {
             let _ = writeln!(out, "{}", trace::line(&r));

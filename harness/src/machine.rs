@@ -64,6 +64,8 @@ pub struct MachineConfig {
     pub trace: bool,
     /// Seed of RDRAND/RDSEED.
     pub rng_seed: u64,
+    /// The CPU profile: its VMX capabilities (`hvbench_vmx::caps::Profile::by_name`).
+    pub cpu_profile: String,
 }
 
 impl Default for MachineConfig {
@@ -77,6 +79,7 @@ impl Default for MachineConfig {
             quantum: 10_000,
             trace: false,
             rng_seed: 0x6876_6265_6e63_6821,
+            cpu_profile: "default".to_string(),
         }
     }
 }
@@ -93,6 +96,9 @@ pub enum MachineError {
     /// The ACPI tables cannot describe the machine.
     #[error("ACPI tables: {0}")]
     Acpi(#[from] crate::devices::acpi::AcpiError),
+    /// No CPU profile has that name.
+    #[error("--cpu '{0}': unknown CPU profile (available: default, no-ept)")]
+    UnknownCpu(String),
 }
 
 /// One architectural event, with where and when it happened.
@@ -140,9 +146,13 @@ impl Machine {
             cpus: cfg.cpus as u16,
             rtc: crate::devices::rtc::RtcConfig::default(),
         });
+        let profile = hvbench_vmx::caps::Profile::by_name(&cfg.cpu_profile).ok_or_else(|| MachineError::UnknownCpu(cfg.cpu_profile.clone()))?;
         let cpus = (0..cfg.cpus)
             .map(|index| {
                 let mut c = Cpu::new(CpuConfig { index, rng_seed: cfg.rng_seed.wrapping_add(index as u64), ..CpuConfig::default() });
+                // VMX as the profile describes it; IA32_FEATURE_CONTROL left locked with VMX
+                // enabled, as firmware would (see hvbench_vmx::install).
+                hvbench_vmx::install(&mut c, profile.clone());
                 c.trace = cfg.trace;
                 if index > 0 {
                     // Application processors wait for INIT-SIPI-SIPI (SDM Vol. 3A 9.4.4).

@@ -154,3 +154,14 @@ fn bad_kernel_images_have_their_own_messages() {
     // Messages differ from each other.
     assert!(!truncated.contains("no multiboot header found") && !truncated.contains("empty"), "{truncated}");
 }
+
+#[test]
+fn cpu_profiles_are_selectable() {
+    // Both VMX profiles run the example kernel; an unknown one names the available profiles.
+    for p in ["default", "no-ept"] {
+        let o = hvbench(&["run", &hello(), "--serial", "none", "--cpu", p]);
+        assert_ne!(o.status.code(), Some(2), "--cpu {p}: {}", stderr(&o));
+    }
+    let o = hvbench(&["run", &hello(), "--cpu", "pentium"]);
+    assert!(stderr(&o).contains("available: default, no-ept"), "{}", stderr(&o));
+}

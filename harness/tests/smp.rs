@@ -16,7 +16,10 @@ const AP_LINES: [&str; 3] = ["AP 1 up", "AP 2 up", "AP 3 up"];
 
 /// Builds smp.elf, or `None` (with a message) when GNU as is missing.
 fn build() -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("hvbench-smp-{}", std::process::id()));
+    // One directory per call: the tests of this file run in parallel threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hvbench-smp-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smp/smp.S");
     let (obj, elf) = (dir.join("smp.o"), dir.join("smp.elf"));

@@ -4,6 +4,7 @@
 use super::Handler;
 use crate::cpu::Exec;
 use crate::exception::{Exception, Result};
+use crate::ext::Intercept;
 use crate::state::Mode;
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
@@ -47,10 +48,21 @@ fn port_of(x: &Exec<'_>, i: &Instruction, n: u32) -> u16 {
     if i.op_kind(n) == OpKind::Register { x.reg(Register::DX) as u16 } else { i.immediate8() as u16 }
 }
 
+/// Asks VMX non-root operation whether the access exits (after the TSS-bitmap check, which has
+/// priority: SDM Vol. 3C 26.1.1).
+fn io_intercept(x: &mut Exec<'_>, i: &Instruction, port: u16, size: u32, input: bool) -> Result<()> {
+    let immediate = i.op_kind(if input { 1 } else { 0 }) != OpKind::Register;
+    x.intercept(Intercept::Io { len: i.len() as u8, port, size: size as u8, input, immediate }, 0)?;
+    Ok(())
+}
+
 fn in_(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let size = i.op0_register().size() as u32;
     let port = port_of(x, i, 1);
     x.check_io(port, size)?;
+    if x.cpu.vmx_non_root {
+        io_intercept(x, i, port, size, true)?;
+    }
     x.sync_bus_clock();
     let v = x.bus.io_read(x.cpu.config.index, port, size as u8);
     x.set_reg(i.op0_register(), v as u64);
@@ -61,6 +73,9 @@ fn out(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let size = i.op1_register().size() as u32;
     let port = port_of(x, i, 0);
     x.check_io(port, size)?;
+    if x.cpu.vmx_non_root {
+        io_intercept(x, i, port, size, false)?;
+    }
     let v = x.reg(i.op1_register()) as u32;
     x.sync_bus_clock();
     x.bus.io_write(x.cpu.config.index, port, size as u8, v);

@@ -35,6 +35,7 @@ mod stack;
 mod string;
 mod syscall;
 mod system;
+mod virt;
 mod x87;
 
 /// The semantics of one instruction.
@@ -66,6 +67,7 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     sse4::handler,
     fxsave::handler,
     x87::handler,
+    virt::handler,
 ];
 
 /// The handler for a decoded instruction.

@@ -6,6 +6,7 @@ use super::Handler;
 use crate::cpu::Exec;
 use crate::deliver::EventKind;
 use crate::exception::{Exception, Fault, Result};
+use crate::ext::Intercept;
 use crate::flags;
 use crate::operand::seg_of;
 use crate::regs::{cr0, cr4, efer};
@@ -111,8 +112,11 @@ fn sahf(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
     Ok(())
 }
 
-fn hlt(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn hlt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Hlt { len: i.len() as u8 }, 0)?;
+    }
     let rip = x.cpu.state.rip;
     x.cpu.emit(|| crate::events::Event::Halt { rip });
     x.cpu.state.activity = Activity::Halted;
@@ -272,13 +276,19 @@ fn invlpg(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let (seg, off) = x.mem_operand(i);
     let base = if x.cpu.state.mode() == Mode::Long64 && !matches!(seg, SegReg::Fs | SegReg::Gs) { 0 } else { x.cpu.state.seg(seg).base };
     let la = x.wrap_linear(base.wrapping_add(off));
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Invlpg { len: i.len() as u8, la }, 0)?;
+    }
     let pcid = if x.cpu.state.cr4 & cr4::PCIDE != 0 { (x.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
-    x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: 0, ept: 0 });
+    x.cpu.tlb.invalidate_page(la >> 12, hvbench_mmu::tlb::Tag { pcid, vpid: x.cpu.tlb_vpid, ept: x.cpu.tlb_ept });
     x.cpu.break_block = true;
     Ok(())
 }
 
-fn cpuid(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn cpuid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Cpuid { len: i.len() as u8 }, 0)?;
+    }
     let r = x.cpuid(x.cpu.state.gpr[0] as u32, x.cpu.state.gpr[1] as u32);
     let g = &mut x.cpu.state.gpr;
     g[0] = r[0] as u64;
@@ -288,16 +298,22 @@ fn cpuid(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
     Ok(())
 }
 
-fn rdmsr(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn rdmsr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Rdmsr { len: i.len() as u8, msr: x.cpu.state.gpr[1] as u32 }, 0)?;
+    }
     let v = x.read_msr(x.cpu.state.gpr[1] as u32)?;
     x.cpu.state.gpr[0] = v & 0xffff_ffff;
     x.cpu.state.gpr[2] = v >> 32;
     Ok(())
 }
 
-fn wrmsr(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn wrmsr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Wrmsr { len: i.len() as u8, msr: x.cpu.state.gpr[1] as u32 }, 0)?;
+    }
     let v = (x.cpu.state.gpr[0] & 0xffff_ffff) | (x.cpu.state.gpr[2] << 32);
     let before = x.cpu.state.mode();
     x.write_msr(x.cpu.state.gpr[1] as u32, v)?;
@@ -306,11 +322,16 @@ fn wrmsr(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
 }
 
 /// RDTSC: #GP(0) when CR4.TSD=1 and CPL > 0.
-fn rdtsc(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn rdtsc(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if x.cpu.state.cr4 & cr4::TSD != 0 && x.cpu.state.cpl > 0 && x.cpu.state.mode() != Mode::Real {
         return Err(Exception::gp0().into());
     }
-    let t = x.tsc();
+    let mut t = x.tsc();
+    if x.cpu.vmx_non_root {
+        let len = i.len() as u8;
+        let what = if i.mnemonic() == Mnemonic::Rdtscp { Intercept::Rdtscp { len, tsc: t } } else { Intercept::Rdtsc { len, tsc: t } };
+        t = x.intercept(what, t)?;
+    }
     x.cpu.state.gpr[0] = t & 0xffff_ffff;
     x.cpu.state.gpr[2] = t >> 32;
     Ok(())
@@ -368,9 +389,22 @@ fn mov_special(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     }
     if dst.is_cr() || src.is_cr() {
         x.require_cpl0()?;
+        let num = |r: Register| (r as u32 - Register::CR0 as u32) as u8;
+        let gpr = |r: Register| (r.full_register() as u32).wrapping_sub(Register::RAX as u32) as u8;
         if dst.is_cr() {
-            let v = x.reg(src);
+            let mut v = x.reg(src);
+            if x.cpu.vmx_non_root && matches!(dst, Register::CR0 | Register::CR3 | Register::CR4 | Register::CR8) {
+                v = x.intercept(Intercept::MovToCr { len: i.len() as u8, cr: num(dst), gpr: gpr(src), value: v }, v)?;
+            }
             return x.write_cr(dst, v);
+        }
+        if x.cpu.vmx_non_root && matches!(src, Register::CR0 | Register::CR3 | Register::CR4 | Register::CR8) {
+            // A store of CR3/CR8 may exit before the register is read (SDM 26.1.3).
+            let actual = if src == Register::CR8 { x.cpu.state.cr8 } else { x.read_cr(src)? };
+            let v = x.intercept(Intercept::MovFromCr { len: i.len() as u8, cr: num(src), gpr: gpr(dst), value: actual }, actual)?;
+            let v = if src == Register::CR8 { x.read_cr(src)? } else { v };
+            x.set_reg(dst, v);
+            return Ok(());
         }
         let v = x.read_cr(src)?;
         x.set_reg(dst, v);
@@ -439,6 +473,11 @@ impl Exec<'_> {
         if v & cr0::PG != 0 && v & cr0::PE == 0 {
             return gp();
         }
+        if let Some(e) = self.cpu.ext.as_deref()
+            && !e.cr_write_allowed(self, 0, v)
+        {
+            return gp();
+        }
         if v & cr0::NW != 0 && v & cr0::CD == 0 {
             return gp();
         }
@@ -504,10 +543,11 @@ impl Exec<'_> {
         self.cpu.state.cr3 = v;
         if !no_flush {
             let pcid = if pcide { (v & 0xfff) as u16 } else { 0 };
+            let vpid = self.cpu.tlb_vpid;
             if pcide {
-                self.cpu.tlb.invalidate_pcid(hvbench_mmu::tlb::Tag { pcid, vpid: 0, ept: 0 });
+                self.cpu.tlb.invalidate_pcid(hvbench_mmu::tlb::Tag { pcid, vpid, ept: self.cpu.tlb_ept });
             } else {
-                self.cpu.tlb.invalidate_non_global(0);
+                self.cpu.tlb.invalidate_non_global(vpid);
             }
         }
         self.cpu.refresh_paging();
@@ -520,7 +560,13 @@ impl Exec<'_> {
         let s = &self.cpu.state;
         let supported = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE | cr4::PCE
             | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::UMIP | cr4::FSGSBASE | cr4::PCIDE | cr4::SMEP | cr4::SMAP | cr4::LA57 | cr4::OSXSAVE;
-        if v & !supported != 0 {
+        let vmxe_ok = v & cr4::VMXE == 0 || self.cpu.ext.as_deref().is_some_and(|e| e.cr4_vmxe_allowed());
+        if v & !(supported | cr4::VMXE) != 0 || !vmxe_ok {
+            return gp();
+        }
+        if let Some(e) = self.cpu.ext.as_deref()
+            && !e.cr_write_allowed(self, 4, v)
+        {
             return gp();
         }
         let old = s.cr4;

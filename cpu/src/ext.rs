@@ -1,0 +1,215 @@
+//! Extension points: how a processor extension (VMX, in the `hvbench-vmx` crate) plugs into the
+//! core without the core naming it.
+//!
+//! A [`Cpu`](crate::Cpu) may hold one [`Extension`] (`Cpu::ext`). The core calls it:
+//! - for the VMX instructions (VMXON, VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMREAD, VMWRITE,
+//!   VMLAUNCH, VMRESUME, INVEPT, INVVPID, VMCALL, VMFUNC): [`Extension::execute`]; with no
+//!   extension they raise #UD, as on a processor without VMX;
+//! - for RDMSR/WRMSR before the core's own MSRs ([`Extension::read_msr`], `None` = not mine);
+//! - on MOV to CR0/CR4 ([`Extension::cr4_vmxe_allowed`], [`Extension::cr_write_allowed`]: the
+//!   fixed bits of VMX operation, SDM Vol. 3C 24.8 "Restrictions on VMX Operation");
+//! - for CPUID ([`Extension::cpuid`], e.g. CPUID.1:ECX.VMX);
+//! - only while `Cpu::vmx_non_root` is set: [`Extension::intercept`] for the events VMX
+//!   non-root operation may turn into VM exits ([`Intercept`]).
+//!
+//! Cost when no hypervisor runs: the hot paths (address translation, exception delivery,
+//! instruction handlers of CPUID/HLT/IN/OUT/MOV CR/...) test the plain bool
+//! `Cpu::vmx_non_root` and nothing else; MSR and CR writes (rare) test `Cpu::ext`.
+//!
+//! Calling convention: the extension is taken out of the `Cpu` for the call and put back after
+//! it (`Exec::with_ext`), so it gets `&mut Exec` and the whole machine. While it runs, a nested
+//! intercept finds no extension: an EPT fault or triple fault that must become a VM exit is then
+//! kept in `Cpu::deferred` for the extension to act on when it regains control.
+
+use crate::cpu::Exec;
+use crate::exception::{Exception, Fault, Result};
+use hvbench_mmu::ept::EptFault;
+use iced_x86::Instruction;
+
+/// Something that VMX non-root operation may turn into a VM exit. The core asks before it acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intercept {
+    /// CPUID (after its own checks). `len` = instruction length.
+    Cpuid {
+        /// Instruction length.
+        len: u8,
+    },
+    /// HLT (after the CPL check).
+    Hlt {
+        /// Instruction length.
+        len: u8,
+    },
+    /// INVLPG of linear address `la` (after the CPL check).
+    Invlpg {
+        /// Instruction length.
+        len: u8,
+        /// The linear address operand.
+        la: u64,
+    },
+    /// RDTSC (after the CR4.TSD check). A non-exiting answer is the TSC value to return.
+    Rdtsc {
+        /// Instruction length.
+        len: u8,
+        /// The TSC value the core computed.
+        tsc: u64,
+    },
+    /// RDTSCP (before anything: "enable RDTSCP" = 0 makes it #UD). Answer: the TSC to return.
+    Rdtscp {
+        /// Instruction length.
+        len: u8,
+        /// The TSC value the core computed.
+        tsc: u64,
+    },
+    /// RDMSR of ECX (after the CPL check).
+    Rdmsr {
+        /// Instruction length.
+        len: u8,
+        /// ECX.
+        msr: u32,
+    },
+    /// WRMSR of ECX (after the CPL check).
+    Wrmsr {
+        /// Instruction length.
+        len: u8,
+        /// ECX.
+        msr: u32,
+    },
+    /// IN or OUT (after the IOPL / TSS-bitmap check).
+    Io {
+        /// Instruction length.
+        len: u8,
+        /// Port.
+        port: u16,
+        /// Access size in bytes (1, 2, 4).
+        size: u8,
+        /// IN (true) or OUT.
+        input: bool,
+        /// The port came from an immediate (true) or DX.
+        immediate: bool,
+    },
+    /// MOV to CRn from general register `gpr` (after the CPL check). A non-exiting answer is
+    /// the value to write (bits the hypervisor owns keep their current value).
+    MovToCr {
+        /// Instruction length.
+        len: u8,
+        /// Control register number (0, 3, 4, 8).
+        cr: u8,
+        /// General register number (RAX = 0 ... R15 = 15).
+        gpr: u8,
+        /// The value being written.
+        value: u64,
+    },
+    /// MOV from CRn to general register `gpr`. A non-exiting answer is the value to read
+    /// (with read shadows applied).
+    MovFromCr {
+        /// Instruction length.
+        len: u8,
+        /// Control register number.
+        cr: u8,
+        /// General register number.
+        gpr: u8,
+        /// The register's actual value.
+        value: u64,
+    },
+    /// An exception about to be delivered through the guest IDT (after the double-fault
+    /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
+    Exception {
+        /// The exception.
+        e: Exception,
+        /// Raised by INT3 or INTO.
+        software: bool,
+        /// Instruction length (INT3/INTO only; 0 otherwise).
+        len: u8,
+    },
+    /// An NMI is pending and not blocked: answer `Ok` to let the core deliver it.
+    Nmi,
+    /// A maskable interrupt is pending at the bus (checked before RFLAGS.IF: with
+    /// "external-interrupt exiting" the guest's IF does not matter).
+    ExternalInterrupt,
+    /// An instruction boundary (an event poll) with RFLAGS.IF = 1 and no blocking by STI or
+    /// MOV SS: "interrupt-window exiting" may exit here.
+    InterruptWindow,
+    /// The guest would enter the shutdown state (triple fault).
+    TripleFault,
+    /// An EPT violation or misconfiguration while translating guest-linear `gla` (None: the
+    /// access had no linear address).
+    Ept {
+        /// The fault.
+        fault: EptFault,
+        /// The guest-linear address.
+        gla: Option<u64>,
+        /// Whether the access was part of delivering an event.
+        during_delivery: bool,
+    },
+}
+
+/// A processor extension (VMX). Object safe; see the module documentation for when each
+/// method is called.
+pub trait Extension {
+    /// Executes a VMX instruction. `Err(Fault::Diverted)` once the instruction changed the
+    /// whole context (VM entry, VM exit); `Ok` to go on at the next instruction.
+    fn execute(&mut self, x: &mut Exec<'_>, insn: &Instruction) -> Result<()>;
+
+    /// RDMSR: `Some` for an MSR the extension owns.
+    fn read_msr(&mut self, _x: &mut Exec<'_>, _msr: u32) -> Option<Result<u64>> {
+        None
+    }
+
+    /// WRMSR: `Some` for an MSR the extension owns.
+    fn write_msr(&mut self, _x: &mut Exec<'_>, _msr: u32, _value: u64) -> Option<Result<()>> {
+        None
+    }
+
+    /// Whether CR4.VMXE may be set (the processor has VMX).
+    fn cr4_vmxe_allowed(&self) -> bool {
+        false
+    }
+
+    /// Whether writing `value` to CR`cr` (0 or 4) respects the fixed bits of VMX operation
+    /// (IA32_VMX_CR0/CR4_FIXED0/1); `false` makes the MOV raise #GP(0).
+    fn cr_write_allowed(&self, _x: &Exec<'_>, _cr: u8, _value: u64) -> bool {
+        true
+    }
+
+    /// Adjusts a CPUID answer (`[eax, ebx, ecx, edx]`).
+    fn cpuid(&self, _leaf: u32, _subleaf: u32, _regs: &mut [u32; 4]) {}
+
+    /// Called only in VMX non-root operation. `Ok(v)`: no VM exit, go on (`v` as documented
+    /// per [`Intercept`] variant, else ignored); `Err(Fault::Diverted)`: a VM exit happened
+    /// (the host runs now); `Err(Fault::Exception(e))`: raise `e` in the guest.
+    fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> Result<u64>;
+
+    /// The extension as `Any`, so its owner can inspect its state.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl Exec<'_> {
+    /// Calls `f` with the extension taken out of the vCPU, putting it back afterwards.
+    /// `None` when there is no extension (or it is already running).
+    pub fn with_ext<R>(&mut self, f: impl FnOnce(&mut dyn Extension, &mut Exec<'_>) -> R) -> Option<R> {
+        let mut ext = self.cpu.ext.take()?;
+        let r = f(ext.as_mut(), self);
+        if self.cpu.ext.is_none() {
+            self.cpu.ext = Some(ext);
+        }
+        Some(r)
+    }
+
+    /// Asks the extension about `what` (VMX non-root operation only). With no extension
+    /// running: `Ok(default)`; an EPT fault or triple fault is kept in `Cpu::deferred` and
+    /// ends the access with `Fault::Diverted`.
+    #[cold]
+    #[inline(never)]
+    pub fn intercept(&mut self, what: Intercept, default: u64) -> Result<u64> {
+        match self.with_ext(|ext, x| ext.intercept(x, what)) {
+            Some(r) => r,
+            None => match what {
+                Intercept::Ept { .. } | Intercept::TripleFault => {
+                    self.cpu.deferred = Some(what);
+                    Err(Fault::Diverted)
+                }
+                _ => Ok(default),
+            },
+        }
+    }
+}

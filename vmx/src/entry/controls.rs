@@ -1,0 +1,125 @@
+//! SDM 27.2.1 "Checks on VMX Controls": 27.2.1.1 "VM-Execution Control Fields", 27.2.1.2
+//! "VM-Exit Control Fields", 27.2.1.3 "VM-Entry Control Fields". Failures: VMfailValid(7).
+
+use super::{fail, fits, Area::Controls, Check, EntryFields};
+use crate::caps::Profile;
+use crate::controls::{intr, EntryCtls, PinCtls, ProcCtls, ProcCtls2};
+use crate::fields::enc;
+use crate::vmcs::Vmcs;
+use hvbench_cpu::Exec;
+
+/// 27.2.1.1 "Checks on VM-Execution Control Fields".
+pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields) -> Check {
+    if !p.pin.permits(f.pin) {
+        return Err(fail(Controls, "ctl.pin.allowed", "pin-based VM-execution controls violate IA32_VMX_TRUE_PINBASED_CTLS allowed-0/allowed-1 settings; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    if !p.proc.permits(f.proc) {
+        return Err(fail(Controls, "ctl.proc.allowed", "primary processor-based VM-execution controls violate IA32_VMX_TRUE_PROCBASED_CTLS; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    if !p.proc2.permits(f.proc2) {
+        return Err(fail(Controls, "ctl.proc2.allowed", "secondary processor-based VM-execution controls violate IA32_VMX_PROCBASED_CTLS2; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    let count = v.read(x, enc::CR3_TARGET_COUNT);
+    if count > p.cr3_targets() as u64 {
+        return Err(fail(Controls, "ctl.cr3_target_count", "CR3-target count > IA32_VMX_MISC bits 24:16; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    let maxphy = x.cpu.config.maxphyaddr;
+    let proc = ProcCtls::from_bits_retain(f.proc);
+    if proc.contains(ProcCtls::USE_IO_BITMAPS) {
+        for e in [enc::IO_BITMAP_A, enc::IO_BITMAP_B] {
+            let a = v.read(x, e);
+            if a & 0xfff != 0 || !fits(a, maxphy) {
+                return Err(fail(Controls, "ctl.io_bitmap", "\"use I/O bitmaps\"=1 requires I/O-bitmap addresses 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+            }
+        }
+    }
+    if proc.contains(ProcCtls::USE_MSR_BITMAPS) {
+        let a = v.read(x, enc::MSR_BITMAP);
+        if a & 0xfff != 0 || !fits(a, maxphy) {
+            return Err(fail(Controls, "ctl.msr_bitmap", "\"use MSR bitmaps\"=1 requires the MSR-bitmap address 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+        }
+    }
+    let pin = PinCtls::from_bits_retain(f.pin);
+    if !pin.contains(PinCtls::NMI_EXITING) && pin.contains(PinCtls::VIRTUAL_NMIS) {
+        return Err(fail(Controls, "ctl.virtual_nmis", "\"NMI exiting\"=0 requires \"virtual NMIs\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    let proc2 = ProcCtls2::from_bits_retain(f.proc2);
+    if proc2.contains(ProcCtls2::ENABLE_VPID) && v.read(x, enc::VPID) == 0 {
+        return Err(fail(Controls, "ctl.vpid_zero", "\"enable VPID\"=1 requires VPID != 0000H; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    if proc2.contains(ProcCtls2::ENABLE_EPT) {
+        let eptp = hvbench_mmu::ept::EptPointer(v.read(x, enc::EPT_POINTER));
+        if eptp.validate(&p.ept_caps(), maxphy).is_err() {
+            return Err(fail(Controls, "ctl.eptp", "\"enable EPT\"=1 requires a valid EPTP (memory type, page-walk length, A/D bit, reserved bits 11:7 and 63:MAXPHYADDR); SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+        }
+    }
+    if proc2.contains(ProcCtls2::UNRESTRICTED_GUEST) && !proc2.contains(ProcCtls2::ENABLE_EPT) {
+        return Err(fail(Controls, "ctl.unrestricted_without_ept", "\"unrestricted guest\"=1 requires \"enable EPT\"=1; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
+    Ok(())
+}
+
+/// 27.2.1.2 "Checks on VM-Exit Control Fields".
+pub(crate) fn exit(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields) -> Check {
+    if !p.exit.permits(f.exit) {
+        return Err(fail(Controls, "ctl.exit.allowed", "VM-exit controls violate IA32_VMX_TRUE_EXIT_CTLS; SDM 27.2.1.2 Checks on VM-Exit Control Fields"));
+    }
+    let maxphy = x.cpu.config.maxphyaddr;
+    for (count, addr) in [(enc::EXIT_MSR_STORE_COUNT, enc::EXIT_MSR_STORE_ADDR), (enc::EXIT_MSR_LOAD_COUNT, enc::EXIT_MSR_LOAD_ADDR)] {
+        let n = v.read(x, count);
+        let a = v.read(x, addr);
+        if n != 0 && (a & 0xf != 0 || !fits(a, maxphy) || !fits(a.wrapping_add(n * 16 - 1), maxphy)) {
+            return Err(fail(Controls, "ctl.exit.msr_area", "a non-zero VM-exit MSR-store/load count requires the area address 16-byte aligned with the whole area within MAXPHYADDR; SDM 27.2.1.2 Checks on VM-Exit Control Fields"));
+        }
+    }
+    Ok(())
+}
+
+/// 27.2.1.3 "Checks on VM-Entry Control Fields" (with the event-injection rules).
+pub(crate) fn entry(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields) -> Check {
+    if !p.entry.permits(f.entry) {
+        return Err(fail(Controls, "ctl.entry.allowed", "VM-entry controls violate IA32_VMX_TRUE_ENTRY_CTLS; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+    }
+    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
+    if info & intr::VALID != 0 {
+        let kind = (info >> intr::TYPE_SHIFT) & 7;
+        let vector = info & intr::VECTOR;
+        if kind == 1 || kind == intr::OTHER {
+            return Err(fail(Controls, "ctl.entry.intr_type", "VM-entry interruption type 1 is reserved, and 7 (other event) needs \"monitor trap flag\" support; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if kind == intr::NMI && vector != 2 {
+            return Err(fail(Controls, "ctl.entry.nmi_vector", "interruption type NMI requires vector 2; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if kind == intr::HARDWARE_EXCEPTION && vector > 31 {
+            return Err(fail(Controls, "ctl.entry.exception_vector", "interruption type hardware exception requires vector <= 31; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        let guest_pe = v.read(x, enc::GUEST_CR0) & 1 != 0;
+        let unrestricted = ProcCtls2::from_bits_retain(f.proc2).contains(ProcCtls2::UNRESTRICTED_GUEST);
+        let wants_code = kind == intr::HARDWARE_EXCEPTION && matches!(vector, 8 | 10 | 11 | 12 | 13 | 14 | 17) && (guest_pe || !unrestricted);
+        if (info & intr::ERROR_CODE != 0) != wants_code {
+            return Err(fail(Controls, "ctl.entry.deliver_error_code", "deliver-error-code (bit 11) must be 1 iff the type is hardware exception with vector 8, 10-14 or 17 (and guest CR0.PE=1 with unrestricted guest); SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if info & 0x7fff_f000 != 0 {
+            return Err(fail(Controls, "ctl.entry.intr_reserved", "VM-entry interruption-information bits 30:12 must be 0; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if info & intr::ERROR_CODE != 0 && v.read(x, enc::ENTRY_EXCEPTION_ERROR_CODE) >> 16 != 0 {
+            return Err(fail(Controls, "ctl.entry.error_code", "VM-entry exception error code bits 31:16 must be 0; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if matches!(kind, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION) {
+            let len = v.read(x, enc::ENTRY_INSTRUCTION_LENGTH);
+            if !(1..=15).contains(&len) {
+                return Err(fail(Controls, "ctl.entry.instruction_length", "software interrupt/exception injection requires a VM-entry instruction length of 1-15; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+            }
+        }
+    }
+    let n = v.read(x, enc::ENTRY_MSR_LOAD_COUNT);
+    let a = v.read(x, enc::ENTRY_MSR_LOAD_ADDR);
+    let maxphy = x.cpu.config.maxphyaddr;
+    if n != 0 && (a & 0xf != 0 || !fits(a, maxphy) || !fits(a.wrapping_add(n * 16 - 1), maxphy)) {
+        return Err(fail(Controls, "ctl.entry.msr_area", "a non-zero VM-entry MSR-load count requires the area 16-byte aligned and within MAXPHYADDR; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+    }
+    if EntryCtls::from_bits_retain(f.entry).contains(EntryCtls::ENTRY_TO_SMM) {
+        return Err(fail(Controls, "ctl.entry.smm", "\"entry to SMM\" must be 0 outside SMM; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+    }
+    Ok(())
+}

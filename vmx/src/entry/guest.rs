@@ -1,0 +1,295 @@
+//! SDM 27.3.1 "Checks on the Guest State Area": 27.3.1.1 "Checks on Guest Control Registers,
+//! Debug Registers, and MSRs", 27.3.1.2 "Checks on Guest Segment Registers", 27.3.1.3 "Checks
+//! on Guest Descriptor-Table Registers", 27.3.1.4 "Checks on Guest RIP, RFLAGS, and SSP",
+//! 27.3.1.5 "Checks on Guest Non-Register State", 27.3.1.6 "Checks on Guest
+//! Page-Directory-Pointer-Table Entries". A failure is a VM-entry failure with exit reason 33
+//! and the qualification of 27.8 (0 unless noted).
+
+use super::{canonical, fail, fits, pat_valid, Area::Guest, Check, EntryFields};
+use crate::caps::Profile;
+use crate::controls::{interruptibility as ib, intr, EntryCtls, ProcCtls2};
+use crate::exit::read_segment;
+use crate::fields::enc;
+use crate::vmcs::Vmcs;
+use hvbench_cpu::regs::{cr0, cr4, efer};
+use hvbench_cpu::segment::{attr, Segment};
+use hvbench_cpu::Exec;
+
+/// The guest-state values the checks look at, read once.
+pub(crate) struct GuestState {
+    pub cr0: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    pub seg: [Segment; 8],
+    pub rip: u64,
+    pub rflags: u64,
+    pub ia32e: bool,
+    pub unrestricted: bool,
+}
+
+impl GuestState {
+    pub(crate) fn read(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Self {
+        let mut seg = [Segment { selector: 0, base: 0, limit: 0, attr: 0 }; 8];
+        for (i, s) in seg.iter_mut().enumerate() {
+            *s = read_segment(x, v, i as u32);
+        }
+        Self {
+            cr0: v.read(x, enc::GUEST_CR0),
+            cr3: v.read(x, enc::GUEST_CR3),
+            cr4: v.read(x, enc::GUEST_CR4),
+            seg,
+            rip: v.read(x, enc::GUEST_RIP),
+            rflags: v.read(x, enc::GUEST_RFLAGS),
+            ia32e: EntryCtls::from_bits_retain(f.entry).contains(EntryCtls::IA32E_MODE_GUEST),
+            unrestricted: ProcCtls2::from_bits_retain(f.proc2).contains(ProcCtls2::UNRESTRICTED_GUEST),
+        }
+    }
+}
+
+const ES: usize = 0;
+const CS: usize = 1;
+const SS: usize = 2;
+const LDTR: usize = 6;
+const TR: usize = 7;
+
+/// 27.3.1.1 "Checks on Guest Control Registers, Debug Registers, and MSRs".
+pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &GuestState) -> Check {
+    let mut fixed0 = Profile::CR0_FIXED0;
+    if g.unrestricted {
+        fixed0 &= !(cr0::PE | cr0::PG);
+    }
+    if g.cr0 & fixed0 != fixed0 || g.cr0 & !Profile::CR0_FIXED1 != 0 {
+        return Err(fail(Guest(0), "guest.cr0.fixed", "guest CR0 must respect IA32_VMX_CR0_FIXED0/FIXED1 (PE and PG exempt with \"unrestricted guest\"); SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if g.cr0 & cr0::PG != 0 && g.cr0 & cr0::PE == 0 {
+        return Err(fail(Guest(0), "guest.cr0.pg_without_pe", "guest CR0.PG=1 requires CR0.PE=1; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if g.cr4 & Profile::CR4_FIXED0 != Profile::CR4_FIXED0 || g.cr4 & !Profile::CR4_FIXED1 != 0 {
+        return Err(fail(Guest(0), "guest.cr4.fixed", "guest CR4 must respect IA32_VMX_CR4_FIXED0/FIXED1 (VMXE = 1); SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    let entry = EntryCtls::from_bits_retain(f.entry);
+    if entry.contains(EntryCtls::LOAD_DEBUG_CONTROLS) {
+        if v.read(x, enc::GUEST_DEBUGCTL) & !0x3 != 0 {
+            return Err(fail(Guest(0), "guest.debugctl", "\"load debug controls\"=1 requires guest IA32_DEBUGCTL reserved bits 0 (hvbench: bits 63:2); SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+        }
+        if v.read(x, enc::GUEST_DR7) >> 32 != 0 {
+            return Err(fail(Guest(0), "guest.dr7", "\"load debug controls\"=1 requires guest DR7 bits 63:32 = 0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+        }
+    }
+    if g.ia32e && (g.cr0 & cr0::PG == 0 || g.cr4 & cr4::PAE == 0) {
+        return Err(fail(Guest(0), "guest.ia32e.paging", "\"IA-32e mode guest\"=1 requires guest CR0.PG=1 and CR4.PAE=1; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if !g.ia32e && g.cr4 & cr4::PCIDE != 0 {
+        return Err(fail(Guest(0), "guest.cr4.pcide", "\"IA-32e mode guest\"=0 requires guest CR4.PCIDE=0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if !fits(g.cr3, x.cpu.config.maxphyaddr) {
+        return Err(fail(Guest(0), "guest.cr3.width", "guest CR3 bits beyond MAXPHYADDR must be 0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if !canonical(v.read(x, enc::GUEST_SYSENTER_ESP)) || !canonical(v.read(x, enc::GUEST_SYSENTER_EIP)) {
+        return Err(fail(Guest(0), "guest.sysenter.canonical", "guest IA32_SYSENTER_ESP and IA32_SYSENTER_EIP must be canonical; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if entry.contains(EntryCtls::LOAD_PAT) && !pat_valid(v.read(x, enc::GUEST_PAT)) {
+        return Err(fail(Guest(0), "guest.pat", "\"load IA32_PAT\"=1 requires every guest PAT entry to be 0, 1, 4, 5, 6 or 7; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+    }
+    if entry.contains(EntryCtls::LOAD_EFER) {
+        let e = v.read(x, enc::GUEST_EFER);
+        if e & !(efer::SCE | efer::LME | efer::LMA | efer::NXE) != 0 {
+            return Err(fail(Guest(0), "guest.efer.reserved", "\"load IA32_EFER\"=1 requires guest IA32_EFER reserved bits 0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+        }
+        if (e & efer::LMA != 0) != g.ia32e || (g.cr0 & cr0::PG != 0 && (e & efer::LME != 0) != g.ia32e) {
+            return Err(fail(Guest(0), "guest.efer.lma", "guest IA32_EFER.LMA must equal \"IA-32e mode guest\" (and LME too when CR0.PG=1); SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs"));
+        }
+    }
+    Ok(())
+}
+
+/// 27.3.1.2 "Checks on Guest Segment Registers" (not virtual-8086: RFLAGS.VM=1 is refused by
+/// the RFLAGS check, since hvbench does not model virtual-8086 mode).
+pub(crate) fn segments(g: &GuestState) -> Check {
+    let s = &g.seg;
+    let usable = |i: usize| s[i].attr & attr::UNUSABLE == 0;
+    let typ = |i: usize| s[i].attr & attr::TYPE;
+    let dpl = |i: usize| (s[i].attr >> 5) & 3;
+    // Selectors.
+    if s[TR].selector & 4 != 0 {
+        return Err(fail(Guest(0), "guest.tr.ti", "guest TR selector TI flag must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    if usable(LDTR) && s[LDTR].selector & 4 != 0 {
+        return Err(fail(Guest(0), "guest.ldtr.ti", "a usable guest LDTR needs selector TI flag 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    if !g.unrestricted && s[SS].selector & 3 != s[CS].selector & 3 {
+        return Err(fail(Guest(0), "guest.ss.rpl", "guest SS.RPL must equal CS.RPL (without \"unrestricted guest\"); SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    // Bases.
+    if !canonical(s[TR].base) || !canonical(s[4].base) || !canonical(s[5].base) || (usable(LDTR) && !canonical(s[LDTR].base)) {
+        return Err(fail(Guest(0), "guest.base.canonical", "guest TR, FS, GS (and a usable LDTR) base addresses must be canonical; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    if s[CS].base >> 32 != 0 || [SS, 3, ES].iter().any(|&i| usable(i) && s[i].base >> 32 != 0) {
+        return Err(fail(Guest(0), "guest.base.high", "guest CS (and usable SS, DS, ES) base bits 63:32 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    // Access rights: reserved bits, G versus limit, for each usable register.
+    for (i, seg) in s.iter().enumerate() {
+        if i != TR && i != CS && !usable(i) {
+            continue;
+        }
+        let a = seg.attr;
+        if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
+            return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+        let lim = seg.limit;
+        if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
+            return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+        if i != TR && i != LDTR && (a & attr::S == 0 || a & attr::P == 0) {
+            return Err(fail(Guest(0), "guest.ar.s_p", "usable guest CS, SS, DS, ES, FS, GS need S=1 and P=1; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+    }
+    // CS.
+    let cs_ok = matches!(typ(CS), 9 | 11 | 13 | 15) || (g.unrestricted && typ(CS) == 3);
+    if !cs_ok {
+        return Err(fail(Guest(0), "guest.cs.type", "guest CS type must be 9, 11, 13 or 15 (accessed code), or 3 with \"unrestricted guest\"; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    match typ(CS) {
+        3 if dpl(CS) != 0 => return Err(fail(Guest(0), "guest.cs.dpl3", "guest CS type 3 requires DPL 0; SDM 27.3.1.2 Checks on Guest Segment Registers")),
+        9 | 11 if dpl(CS) != dpl(SS) => return Err(fail(Guest(0), "guest.cs.dpl", "a non-conforming guest CS needs DPL = SS.DPL; SDM 27.3.1.2 Checks on Guest Segment Registers")),
+        13 | 15 if dpl(CS) > dpl(SS) => return Err(fail(Guest(0), "guest.cs.dpl_conforming", "a conforming guest CS needs DPL <= SS.DPL; SDM 27.3.1.2 Checks on Guest Segment Registers")),
+        _ => {}
+    }
+    if g.ia32e && s[CS].attr & attr::L != 0 && s[CS].attr & attr::DB != 0 {
+        return Err(fail(Guest(0), "guest.cs.l_and_d", "guest CS.L=1 requires CS.D=0 with \"IA-32e mode guest\"=1; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    if !g.ia32e && s[CS].attr & attr::L != 0 {
+        return Err(fail(Guest(0), "guest.cs.l_with_ia32e_0", "guest CS.L=1 with \"IA-32e mode guest\" entry control 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    // SS.
+    if usable(SS) {
+        if !matches!(typ(SS), 3 | 7) {
+            return Err(fail(Guest(0), "guest.ss.type", "a usable guest SS must have type 3 or 7; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+        if !g.unrestricted && dpl(SS) != (s[SS].selector & 3) as u32 {
+            return Err(fail(Guest(0), "guest.ss.dpl_rpl", "guest SS.DPL must equal SS.RPL (without \"unrestricted guest\"); SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+    }
+    if (typ(CS) == 3 || g.cr0 & cr0::PE == 0) && dpl(SS) != 0 {
+        return Err(fail(Guest(0), "guest.ss.dpl0", "guest SS.DPL must be 0 when CS type is 3 or CR0.PE=0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    // DS, ES, FS, GS.
+    for i in [0usize, 3, 4, 5] {
+        if !usable(i) {
+            continue;
+        }
+        let t = typ(i);
+        if t & 1 == 0 || (t & 8 != 0 && t & 2 == 0) {
+            return Err(fail(Guest(0), "guest.data.type", "usable guest DS, ES, FS, GS must be accessed, and readable if code; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+        if !g.unrestricted && t <= 11 && dpl(i) < (s[i].selector & 3) as u32 {
+            return Err(fail(Guest(0), "guest.data.dpl", "usable guest DS, ES, FS, GS of a data or non-conforming code type need DPL >= RPL; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+        }
+    }
+    // TR.
+    let tr_ok = typ(TR) == 11 || (!g.ia32e && typ(TR) == 3);
+    if !tr_ok || s[TR].attr & attr::S != 0 || s[TR].attr & attr::P == 0 || !usable(TR) {
+        return Err(fail(Guest(0), "guest.tr.type", "guest TR must be a usable, present busy TSS (type 11, or 3 outside IA-32e mode) with S=0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    // LDTR.
+    if usable(LDTR) && (typ(LDTR) != 2 || s[LDTR].attr & attr::S != 0 || s[LDTR].attr & attr::P == 0) {
+        return Err(fail(Guest(0), "guest.ldtr.type", "a usable guest LDTR must be a present LDT (type 2) with S=0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
+    }
+    Ok(())
+}
+
+/// 27.3.1.3 "Checks on Guest Descriptor-Table Registers".
+pub(crate) fn descriptor_tables(x: &mut Exec<'_>, v: Vmcs) -> Check {
+    if !canonical(v.read(x, enc::GUEST_GDTR_BASE)) || !canonical(v.read(x, enc::GUEST_IDTR_BASE)) {
+        return Err(fail(Guest(0), "guest.gdtr_idtr.base", "guest GDTR and IDTR bases must be canonical; SDM 27.3.1.3 Checks on Guest Descriptor-Table Registers"));
+    }
+    if v.read(x, enc::GUEST_GDTR_LIMIT) >> 16 != 0 || v.read(x, enc::GUEST_IDTR_LIMIT) >> 16 != 0 {
+        return Err(fail(Guest(0), "guest.gdtr_idtr.limit", "guest GDTR and IDTR limit bits 31:16 must be 0; SDM 27.3.1.3 Checks on Guest Descriptor-Table Registers"));
+    }
+    Ok(())
+}
+
+/// 27.3.1.4 "Checks on Guest RIP, RFLAGS, and SSP".
+pub(crate) fn rip_rflags(x: &mut Exec<'_>, v: Vmcs, g: &GuestState) -> Check {
+    let long = g.ia32e && g.seg[CS].attr & attr::L != 0;
+    if !long && g.rip >> 32 != 0 {
+        return Err(fail(Guest(0), "guest.rip.high", "guest RIP bits 63:32 must be 0 unless \"IA-32e mode guest\"=1 and CS.L=1; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP"));
+    }
+    if long && !canonical(g.rip) {
+        return Err(fail(Guest(0), "guest.rip.canonical", "guest RIP must be canonical in 64-bit mode; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP"));
+    }
+    let f = g.rflags;
+    if f >> 22 != 0 || f & (1 << 15 | 1 << 5 | 1 << 3) != 0 || f & 2 == 0 {
+        return Err(fail(Guest(0), "guest.rflags.reserved", "guest RFLAGS bits 63:22, 15, 5, 3 must be 0 and bit 1 must be 1; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP"));
+    }
+    if f & hvbench_cpu::flags::VM != 0 {
+        // SDM: VM must be 0 with IA-32e mode guest or CR0.PE=0; hvbench does not model
+        // virtual-8086 mode at all, so it refuses VM=1 here too.
+        return Err(fail(Guest(0), "guest.rflags.vm", "guest RFLAGS.VM=1: virtual-8086 guests are not supported by hvbench (the SDM requires VM=0 with \"IA-32e mode guest\"=1 or CR0.PE=0); SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP"));
+    }
+    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
+    if info & intr::VALID != 0 && (info >> intr::TYPE_SHIFT) & 7 == intr::EXTERNAL && f & hvbench_cpu::flags::IF == 0 {
+        return Err(fail(Guest(0), "guest.rflags.if", "injecting an external interrupt requires guest RFLAGS.IF=1; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP"));
+    }
+    Ok(())
+}
+
+/// 27.3.1.5 "Checks on Guest Non-Register State".
+pub(crate) fn non_register(x: &mut Exec<'_>, v: Vmcs, p: &Profile, g: &GuestState) -> Check {
+    let activity = v.read(x, enc::GUEST_ACTIVITY_STATE);
+    let supported = activity == 0 || (activity <= 3 && p.misc & (1 << (5 + activity)) != 0);
+    if !supported {
+        return Err(fail(Guest(0), "guest.activity.supported", "guest activity state must be 0-3 and supported by IA32_VMX_MISC bits 8:6; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if activity == 1 && (g.seg[SS].attr >> 5) & 3 != 0 {
+        return Err(fail(Guest(0), "guest.activity.hlt_dpl", "guest activity state HLT requires SS.DPL=0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    let st = v.read(x, enc::GUEST_INTERRUPTIBILITY) as u32;
+    if st & !0x1f != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.reserved", "guest interruptibility-state bits 31:5 must be 0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if st & ib::STI != 0 && st & ib::MOV_SS != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.sti_movss", "guest blocking by STI and by MOV SS cannot both be 1; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if g.rflags & hvbench_cpu::flags::IF == 0 && st & ib::STI != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.sti_if0", "guest blocking by STI must be 0 when RFLAGS.IF=0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
+    let kind = (info >> intr::TYPE_SHIFT) & 7;
+    if info & intr::VALID != 0 && matches!(kind, intr::EXTERNAL | intr::NMI) && st & (ib::STI | ib::MOV_SS) != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.injection", "injecting an external interrupt or NMI requires blocking by STI and MOV SS to be 0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if st & ib::SMI != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.smi", "guest blocking by SMI must be 0 outside SMM; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if info & intr::VALID != 0 && kind == intr::NMI && st & ib::NMI != 0 {
+        return Err(fail(Guest(0), "guest.interruptibility.nmi", "injecting an NMI requires blocking by NMI to be 0 (\"virtual NMIs\" not offered); SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    let pending = v.read(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS);
+    if pending & !(0xf | 1 << 12 | 1 << 14 | 1 << 16) != 0 {
+        return Err(fail(Guest(0), "guest.pending_debug.reserved", "guest pending debug exceptions bits 11:4, 13, 15, 63:17 must be 0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if v.read(x, enc::VMCS_LINK_POINTER) != u64::MAX {
+        // VMCS shadowing is not offered, so only FFFFFFFF_FFFFFFFFH passes; qualification 4.
+        return Err(fail(Guest(4), "guest.vmcs_link_pointer", "VMCS link pointer must be FFFFFFFF_FFFFFFFFH (VMCS shadowing is not offered); SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    Ok(())
+}
+
+/// 27.3.1.6 "Checks on Guest Page-Directory-Pointer-Table Entries": with PAE paging outside
+/// IA-32e mode and EPT, the PDPTE fields' reserved bits (present entries) must be 0; without
+/// EPT the PDPTEs are loaded from guest CR3 during loading (qualification 2 on failure).
+pub(crate) fn pdptes(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &GuestState) -> Check {
+    let pae = g.cr0 & cr0::PG != 0 && g.cr4 & cr4::PAE != 0 && !g.ia32e;
+    if !pae || !ProcCtls2::from_bits_retain(f.proc2).contains(ProcCtls2::ENABLE_EPT) {
+        return Ok(());
+    }
+    let maxphy = x.cpu.config.maxphyaddr;
+    for i in 0..4 {
+        let e = v.read(x, enc::GUEST_PDPTE0 + 2 * i);
+        if hvbench_mmu::paging::pdpte_reserved(e, maxphy) {
+            return Err(fail(Guest(0), "guest.pdpte.reserved", "with PAE paging and EPT, present guest PDPTE fields must have reserved bits 0; SDM 27.3.1.6 Checks on Guest Page-Directory-Pointer-Table Entries"));
+        }
+    }
+    Ok(())
+}

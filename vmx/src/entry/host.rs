@@ -1,0 +1,104 @@
+//! SDM 27.2.2 "Checks on Host Control Registers, MSRs, and SSP", 27.2.3 "Checks on Host
+//! Segment and Descriptor-Table Registers", 27.2.4 "Checks Related to Address-Space Size".
+//! Failures: VMfailValid(8).
+
+use super::{canonical, fail, fits, pat_valid, Area::Host, Check, EntryFields};
+use crate::caps::Profile;
+use crate::controls::{EntryCtls, ExitCtls};
+use crate::fields::enc;
+use crate::vmcs::Vmcs;
+use hvbench_cpu::regs::{cr4, efer};
+use hvbench_cpu::Exec;
+
+/// 27.2.2 "Checks on Host Control Registers, MSRs, and SSP".
+pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check {
+    let cr0 = v.read(x, enc::HOST_CR0);
+    if cr0 & Profile::CR0_FIXED0 != Profile::CR0_FIXED0 || cr0 & !Profile::CR0_FIXED1 != 0 {
+        return Err(fail(Host, "host.cr0.fixed", "host CR0 must respect IA32_VMX_CR0_FIXED0/FIXED1 (PE, NE, PG = 1); SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+    }
+    let cr4_v = v.read(x, enc::HOST_CR4);
+    if cr4_v & Profile::CR4_FIXED0 != Profile::CR4_FIXED0 || cr4_v & !Profile::CR4_FIXED1 != 0 {
+        return Err(fail(Host, "host.cr4.fixed", "host CR4 must respect IA32_VMX_CR4_FIXED0/FIXED1 (VMXE = 1); SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+    }
+    if !fits(v.read(x, enc::HOST_CR3), x.cpu.config.maxphyaddr) {
+        return Err(fail(Host, "host.cr3.width", "host CR3 bits beyond MAXPHYADDR must be 0; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+    }
+    if !canonical(v.read(x, enc::HOST_SYSENTER_ESP)) || !canonical(v.read(x, enc::HOST_SYSENTER_EIP)) {
+        return Err(fail(Host, "host.sysenter.canonical", "host IA32_SYSENTER_ESP and IA32_SYSENTER_EIP must be canonical; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+    }
+    let exit = ExitCtls::from_bits_retain(f.exit);
+    if exit.contains(ExitCtls::LOAD_PAT) && !pat_valid(v.read(x, enc::HOST_PAT)) {
+        return Err(fail(Host, "host.pat", "\"load IA32_PAT\"=1 requires every host PAT entry to be 0, 1, 4, 5, 6 or 7; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+    }
+    if exit.contains(ExitCtls::LOAD_EFER) {
+        let e = v.read(x, enc::HOST_EFER);
+        let host64 = exit.contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
+        if e & !(efer::SCE | efer::LME | efer::LMA | efer::NXE) != 0 {
+            return Err(fail(Host, "host.efer.reserved", "\"load IA32_EFER\"=1 requires host IA32_EFER reserved bits 0; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+        }
+        if (e & efer::LMA != 0) != host64 || (e & efer::LME != 0) != host64 {
+            return Err(fail(Host, "host.efer.lma", "host IA32_EFER.LMA and .LME must equal \"host address-space size\"; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP"));
+        }
+    }
+    Ok(())
+}
+
+/// 27.2.3 "Checks on Host Segment and Descriptor-Table Registers".
+pub(crate) fn segments(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check {
+    let sels = [enc::HOST_ES_SELECTOR, enc::HOST_CS_SELECTOR, enc::HOST_SS_SELECTOR, enc::HOST_DS_SELECTOR, enc::HOST_FS_SELECTOR, enc::HOST_GS_SELECTOR, enc::HOST_TR_SELECTOR];
+    for e in sels {
+        if v.read(x, e) & 7 != 0 {
+            return Err(fail(Host, "host.selector.rpl_ti", "host selector fields must have RPL = 0 and TI = 0; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers"));
+        }
+    }
+    if v.read(x, enc::HOST_CS_SELECTOR) == 0 {
+        return Err(fail(Host, "host.cs.null", "host CS selector must not be 0000H; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers"));
+    }
+    if v.read(x, enc::HOST_TR_SELECTOR) == 0 {
+        return Err(fail(Host, "host.tr.null", "host TR selector must not be 0000H; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers"));
+    }
+    let host64 = ExitCtls::from_bits_retain(f.exit).contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
+    if !host64 && v.read(x, enc::HOST_SS_SELECTOR) == 0 {
+        return Err(fail(Host, "host.ss.null", "host SS selector must not be 0000H when \"host address-space size\"=0; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers"));
+    }
+    for e in [enc::HOST_FS_BASE, enc::HOST_GS_BASE, enc::HOST_GDTR_BASE, enc::HOST_IDTR_BASE, enc::HOST_TR_BASE] {
+        if !canonical(v.read(x, e)) {
+            return Err(fail(Host, "host.base.canonical", "host FS, GS, GDTR, IDTR and TR base addresses must be canonical; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers"));
+        }
+    }
+    Ok(())
+}
+
+/// 27.2.4 "Checks Related to Address-Space Size".
+pub(crate) fn address_space(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check {
+    let host64 = ExitCtls::from_bits_retain(f.exit).contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
+    let ia32e_guest = EntryCtls::from_bits_retain(f.entry).contains(EntryCtls::IA32E_MODE_GUEST);
+    if x.cpu.state.efer & efer::LMA == 0 {
+        if ia32e_guest || host64 {
+            return Err(fail(Host, "host.addr_size.outside_ia32e", "outside IA-32e mode, \"IA-32e mode guest\" and \"host address-space size\" must be 0; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+    } else if !host64 {
+        return Err(fail(Host, "host.addr_size.ia32e", "in IA-32e mode, \"host address-space size\" must be 1; SDM 27.2.4 Checks Related to Address-Space Size"));
+    }
+    let hcr4 = v.read(x, enc::HOST_CR4);
+    let rip = v.read(x, enc::HOST_RIP);
+    if host64 {
+        if hcr4 & cr4::PAE == 0 {
+            return Err(fail(Host, "host.cr4.pae", "\"host address-space size\"=1 requires host CR4.PAE=1; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+        if !canonical(rip) {
+            return Err(fail(Host, "host.rip.canonical", "\"host address-space size\"=1 requires a canonical host RIP; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+    } else {
+        if ia32e_guest {
+            return Err(fail(Host, "host.addr_size.guest", "\"host address-space size\"=0 requires \"IA-32e mode guest\"=0; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+        if hcr4 & cr4::PCIDE != 0 {
+            return Err(fail(Host, "host.cr4.pcide", "\"host address-space size\"=0 requires host CR4.PCIDE=0; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+        if rip >> 32 != 0 {
+            return Err(fail(Host, "host.rip.high", "\"host address-space size\"=0 requires host RIP bits 63:32 = 0; SDM 27.2.4 Checks Related to Address-Space Size"));
+        }
+    }
+    Ok(())
+}

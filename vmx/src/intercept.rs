@@ -1,0 +1,205 @@
+//! What VMX non-root operation turns into VM exits (SDM Vol. 3C 26.1 "Instructions That Cause
+//! VM Exits", 26.1.2 "Instructions That Cause VM Exits Unconditionally", 26.1.3 "Instructions
+//! That Cause VM Exits Conditionally", 26.2 "Other Causes of VM Exits", 26.3 "Changes to
+//! Instruction Behavior in VMX Non-Root Operation"), with each exit's qualification
+//! (28.2.1 "Basic VM-Exit Information": tables "Exit Qualification for Control-Register
+//! Accesses" and "Exit Qualification for I/O Instructions"; 29.3.3 for EPT).
+
+use crate::controls::{intr, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
+use crate::exit::{idt_vectoring_of, reason, ExitInfo};
+use crate::Vmx;
+use bitvec::prelude::*;
+use hvbench_cpu::exception::{Fault, Result};
+use hvbench_cpu::ext::Intercept;
+use hvbench_cpu::{Exception, Exec};
+use hvbench_mmu::ept::EptFault;
+use hvbench_mmu::PhysAddr;
+
+/// Handles `what` in VMX non-root operation.
+pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Result<u64> {
+    let Some(c) = vmx.ctx else { return Ok(0) };
+    let exit = |vmx: &mut Vmx, x: &mut Exec<'_>, info: ExitInfo| -> Result<u64> {
+        vmx.vm_exit(x, info);
+        Err(Fault::Diverted)
+    };
+    let insn = |r: u32, q: u64, len: u8| ExitInfo { instruction_len: len as u32, ..ExitInfo::new(r, q) };
+    match what {
+        Intercept::Cpuid { len } => exit(vmx, x, insn(reason::CPUID, 0, len)),
+        Intercept::Hlt { len } if c.proc.contains(ProcCtls::HLT_EXITING) => exit(vmx, x, insn(reason::HLT, 0, len)),
+        Intercept::Invlpg { len, la } if c.proc.contains(ProcCtls::INVLPG_EXITING) => exit(vmx, x, insn(reason::INVLPG, la, len)),
+        Intercept::Rdtsc { len, tsc } | Intercept::Rdtscp { len, tsc } => {
+            let rdtscp = matches!(what, Intercept::Rdtscp { .. });
+            // SDM 26.3: RDTSCP is #UD unless "enable RDTSCP" is 1.
+            if rdtscp && !c.proc2.contains(ProcCtls2::ENABLE_RDTSCP) {
+                return Err(Exception::ud().into());
+            }
+            if c.proc.contains(ProcCtls::RDTSC_EXITING) {
+                return exit(vmx, x, insn(if rdtscp { reason::RDTSCP } else { reason::RDTSC }, 0, len));
+            }
+            // 26.3 / 25.6.5: "use TSC offsetting" adds the TSC-offset field.
+            Ok(if c.proc.contains(ProcCtls::USE_TSC_OFFSETTING) { tsc.wrapping_add(c.tsc_offset) } else { tsc })
+        }
+        Intercept::Rdmsr { len, msr } | Intercept::Wrmsr { len, msr } => {
+            let write = matches!(what, Intercept::Wrmsr { .. });
+            if msr_exits(x, &c, msr, write) {
+                return exit(vmx, x, insn(if write { reason::WRMSR } else { reason::RDMSR }, 0, len));
+            }
+            Ok(0)
+        }
+        Intercept::Io { len, port, size, input, immediate } => {
+            if io_exits(x, &c, port, size) {
+                // Table "Exit Qualification for I/O Instructions": bits 2:0 size - 1, bit 3
+                // direction (1 = IN), bit 4 string, bit 5 REP, bit 6 operand encoding
+                // (1 = immediate), bits 31:16 port.
+                let q = (size as u64 - 1) | (input as u64) << 3 | (immediate as u64) << 6 | (port as u64) << 16;
+                return exit(vmx, x, insn(reason::IO, q, len));
+            }
+            Ok(0)
+        }
+        Intercept::MovToCr { len, cr, gpr, value } => mov_to_cr(vmx, x, &c, len, cr, gpr, value),
+        Intercept::MovFromCr { len, cr, gpr, value } => {
+            let q = cr as u64 | 1 << 4 | (gpr as u64) << 8;
+            match cr {
+                3 if c.proc.contains(ProcCtls::CR3_STORE_EXITING) => exit(vmx, x, insn(reason::CR_ACCESS, q, len)),
+                8 if c.proc.contains(ProcCtls::CR8_STORE_EXITING) => exit(vmx, x, insn(reason::CR_ACCESS, q, len)),
+                // 26.3: bits owned by the host read from the read shadow.
+                0 => Ok((value & !c.cr0_mask) | (c.cr0_shadow & c.cr0_mask)),
+                4 => Ok((value & !c.cr4_mask) | (c.cr4_shadow & c.cr4_mask)),
+                _ => Ok(value),
+            }
+        }
+        Intercept::Exception { e, software, len } => {
+            if !exception_exits(&c, e) {
+                return Ok(0);
+            }
+            let kind = if software { intr::SOFTWARE_EXCEPTION } else { intr::HARDWARE_EXCEPTION };
+            let mut info = e.vector as u32 | kind << intr::TYPE_SHIFT | intr::VALID;
+            if e.error_code().is_some() {
+                info |= intr::ERROR_CODE;
+            }
+            // 28.2.1: #PF: the faulting linear address; #DB: DR6-style bits (none tracked yet).
+            let q = e.cr2().unwrap_or(0);
+            let ei = ExitInfo {
+                interruption: Some((info, e.error_code())),
+                idt_vectoring: idt_vectoring_of(x),
+                instruction_len: if software { len as u32 } else { 0 },
+                ..ExitInfo::new(reason::EXCEPTION_NMI, q)
+            };
+            exit(vmx, x, ei)
+        }
+        Intercept::Nmi if c.pin.contains(PinCtls::NMI_EXITING) => {
+            let idx = x.cpu.config.index;
+            x.bus.acknowledge_nmi(idx);
+            let info = 2 | intr::NMI << intr::TYPE_SHIFT | intr::VALID;
+            exit(vmx, x, ExitInfo { interruption: Some((info, None)), ..ExitInfo::new(reason::EXCEPTION_NMI, 0) })
+        }
+        Intercept::ExternalInterrupt if c.pin.contains(PinCtls::EXTERNAL_INTERRUPT_EXITING) => {
+            // 28.2.2: with "acknowledge interrupt on exit" the vector is read from the
+            // interrupt controller and reported; without, the interrupt stays pending.
+            let interruption = if c.exit.contains(ExitCtls::ACK_INTERRUPT_ON_EXIT) {
+                let idx = x.cpu.config.index;
+                let v = x.bus.acknowledge_interrupt(idx);
+                Some((v as u32 | intr::EXTERNAL << intr::TYPE_SHIFT | intr::VALID, None))
+            } else {
+                None
+            };
+            exit(vmx, x, ExitInfo { interruption, ..ExitInfo::new(reason::EXTERNAL_INTERRUPT, 0) })
+        }
+        // 26.7.5 "Interrupt-Window Exiting and Virtual-Interrupt Delivery": reason 7 at the
+        // first boundary where RFLAGS.IF = 1 and nothing blocks interrupts.
+        Intercept::InterruptWindow if c.proc.contains(ProcCtls::INTERRUPT_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::INTERRUPT_WINDOW, 0)),
+        Intercept::TripleFault => exit(vmx, x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),
+        Intercept::Ept { fault, gla, during_delivery } => {
+            let idt = if during_delivery { idt_vectoring_of(x) } else { None };
+            exit(vmx, x, ept_exit(fault, gla, idt))
+        }
+        _ => Ok(match what {
+            Intercept::MovToCr { value, .. } => value,
+            _ => 0,
+        }),
+    }
+}
+
+/// The exit for an EPT fault (SDM 29.3.3: reason 48 with the qualification of table "Exit
+/// Qualification for EPT Violations", or 49 with qualification 0; guest-physical address;
+/// guest-linear address when qualification bit 7 is 1).
+pub(crate) fn ept_exit(fault: EptFault, gla: Option<u64>, idt: Option<(u32, Option<u32>)>) -> ExitInfo {
+    match fault {
+        EptFault::Violation { gpa, qualification } => {
+            let q = qualification.to_qualification();
+            let gla = if q & hvbench_mmu::ept::qual::GLA_VALID != 0 { gla } else { None };
+            ExitInfo { guest_physical: Some(gpa.0), guest_linear: gla, idt_vectoring: idt, ..ExitInfo::new(reason::EPT_VIOLATION, q) }
+        }
+        EptFault::Misconfig { gpa } => ExitInfo { guest_physical: Some(gpa.0), idt_vectoring: idt, ..ExitInfo::new(reason::EPT_MISCONFIG, 0) },
+    }
+}
+
+/// SDM 25.6.3 "Exception Bitmap": bit v of the bitmap; for #PF, the bit is inverted when the
+/// error code does not match (PFEC & mask != match).
+fn exception_exits(c: &crate::Ctx, e: Exception) -> bool {
+    let bit = c.exception_bitmap & (1 << (e.vector & 31)) != 0;
+    if e.vector == hvbench_cpu::exception::vector::PF {
+        let code = e.error_code().unwrap_or(0);
+        return if code & c.pf_mask == c.pf_match { bit } else { !bit };
+    }
+    bit
+}
+
+/// SDM 25.6.9 "MSR-Bitmap Address" and 26.1.3: without MSR bitmaps every RDMSR/WRMSR exits;
+/// with them, MSRs 0-1FFFH and C0000000H-C0001FFFH exit when their bit is 1 (read-low at byte
+/// 0, read-high at 1024, write-low at 2048, write-high at 3072), any other MSR always exits.
+fn msr_exits(x: &mut Exec<'_>, c: &crate::Ctx, msr: u32, write: bool) -> bool {
+    if !c.proc.contains(ProcCtls::USE_MSR_BITMAPS) {
+        return true;
+    }
+    let (half, n) = match msr {
+        0..=0x1fff => (0u64, msr),
+        0xc000_0000..=0xc000_1fff => (1024u64, msr - 0xc000_0000),
+        _ => return true,
+    };
+    let base = c.msr_bitmap + half + if write { 2048 } else { 0 };
+    let byte = x.read_phys(PhysAddr(base + (n / 8) as u64), 1) as u8;
+    byte.view_bits::<Lsb0>()[(n % 8) as usize]
+}
+
+/// SDM 25.6.4 "I/O-Bitmap Addresses" and 26.1.3: with I/O bitmaps, an access exits if the bit
+/// of any port it touches is 1, or if it wraps past FFFFH; without them, "unconditional I/O
+/// exiting" decides.
+fn io_exits(x: &mut Exec<'_>, c: &crate::Ctx, port: u16, size: u8) -> bool {
+    if !c.proc.contains(ProcCtls::USE_IO_BITMAPS) {
+        return c.proc.contains(ProcCtls::UNCONDITIONAL_IO_EXITING);
+    }
+    (0..size as u32).any(|i| {
+        let p = port as u32 + i;
+        if p > 0xffff {
+            return true;
+        }
+        let map = c.io_bitmap[(p >> 15) as usize];
+        let byte = x.read_phys(PhysAddr(map + ((p & 0x7fff) / 8) as u64), 1) as u8;
+        byte.view_bits::<Lsb0>()[(p % 8) as usize]
+    })
+}
+
+/// MOV to CR0/CR3/CR4/CR8 (SDM 26.1.3 and 26.3): CR0/CR4 exit when a host-owned bit (mask 1)
+/// would differ from the read shadow, else host-owned bits keep their value; CR3 exits with
+/// "CR3-load exiting" unless the value is one of the first CR3-target-count target values;
+/// CR8 exits with "CR8-load exiting".
+fn mov_to_cr(vmx: &mut Vmx, x: &mut Exec<'_>, c: &crate::Ctx, len: u8, cr: u8, gpr: u8, value: u64) -> Result<u64> {
+    let q = cr as u64 | (gpr as u64) << 8;
+    let exits = match cr {
+        0 => (value ^ c.cr0_shadow) & c.cr0_mask != 0,
+        4 => (value ^ c.cr4_shadow) & c.cr4_mask != 0,
+        3 => c.proc.contains(ProcCtls::CR3_LOAD_EXITING) && !c.cr3_targets[..c.cr3_count.min(4) as usize].contains(&value),
+        8 => c.proc.contains(ProcCtls::CR8_LOAD_EXITING),
+        _ => false,
+    };
+    if exits {
+        vmx.vm_exit(x, ExitInfo { instruction_len: len as u32, ..ExitInfo::new(reason::CR_ACCESS, q) });
+        return Err(Fault::Diverted);
+    }
+    Ok(match cr {
+        0 => (value & !c.cr0_mask) | (x.cpu.state.cr0 & c.cr0_mask),
+        4 => (value & !c.cr4_mask) | (x.cpu.state.cr4 & c.cr4_mask),
+        _ => value,
+    })
+}
