@@ -20,6 +20,7 @@ pub mod exception;
 pub mod exec;
 pub mod flags;
 pub mod icache;
+mod jumpcache;
 pub mod memory;
 pub mod msr;
 pub mod operand;
