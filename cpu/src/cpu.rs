@@ -6,6 +6,7 @@ use crate::events::Event;
 use crate::exception::{Exception, Fault};
 use crate::exec;
 use crate::icache::{self, Block, BlockCache, Decoded, MAX_BLOCK};
+use crate::jumpcache::{FetchContext, JumpCache};
 use crate::state::{Activity, CpuState, Mode};
 use hvbench_mmu::paging::{AccessKind, PagingContext, PagingMode};
 use hvbench_mmu::tlb::Tlb;
@@ -67,6 +68,8 @@ pub struct Cpu {
     pub(crate) events: Vec<Event>,
     pub(crate) tlb: Tlb,
     pub(crate) icache: BlockCache,
+    /// Blocks by RIP, to skip the fetch path between blocks (see `jumpcache.rs`).
+    pub(crate) jumps: JumpCache,
     /// Set when the block being executed may no longer describe what runs next (paging,
     /// mode or TLB changed).
     pub(crate) break_block: bool,
@@ -147,6 +150,7 @@ impl Cpu {
             events: Vec::new(),
             tlb: Tlb::new(),
             icache: BlockCache::new(),
+            jumps: JumpCache::new(),
             break_block: false,
             paging: PagingContext {
                 mode: PagingMode::Disabled,
@@ -219,6 +223,7 @@ impl Cpu {
     pub fn flush_all(&mut self) {
         self.tlb.invalidate_all();
         self.icache.clear();
+        self.jumps.clear();
         self.refresh_paging();
         self.refresh_debug();
         self.poll_events = true;
@@ -268,6 +273,7 @@ impl Cpu {
     pub(crate) fn refresh_paging(&mut self) {
         use crate::regs::{cr0, cr4, efer};
         self.break_block = true;
+        self.jumps.invalidate();
         let s = &self.state;
         let mode = if s.cr0 & cr0::PG == 0 {
             PagingMode::Disabled
@@ -298,6 +304,9 @@ impl Cpu {
     pub fn run(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64) -> StopReason {
         let mut x = Exec { cpu: self, mem, bus };
         x.cpu.poll_events = true;
+        // Whatever happened between runs (state loaded by the machine, another memory) is
+        // not described by the jump cache.
+        x.cpu.jumps.invalidate();
         let end = x.cpu.steps.saturating_add(budget);
         while x.cpu.steps < end {
             if x.cpu.poll_events {
@@ -311,7 +320,7 @@ impl Cpu {
                 x.step_debug();
             } else {
                 match x.fetch_block() {
-                    Ok(Fetched::Block(b)) => x.execute_block(&b, end),
+                    Ok(Fetched::Block(b)) => x.run_blocks(b, end),
                     Ok(Fetched::Single(d)) => {
                         x.execute(&d);
                     }
@@ -356,30 +365,81 @@ impl Exec<'_> {
         self.execute(&d)
     }
 
-    /// Runs the instructions of `b` from its start while execution stays on the block's path.
+    /// Runs `b`, then, while nothing needs the run loop's attention, the blocks that follow
+    /// it as far as the jump cache knows them.
     #[inline(always)]
-    fn execute_block(&mut self, b: &Block, end: u64) {
+    fn run_blocks(&mut self, mut b: Rc<Block>, end: u64) {
+        while self.execute_block(&b, end) && self.cpu.steps < end {
+            match self.chained() {
+                Some(next) => b = next,
+                None => return,
+            }
+        }
+    }
+
+    /// What the fetch of the block at RIP depends on, in 64-bit mode (the only mode the jump
+    /// cache serves: there RIP is the linear address and no CS limit applies).
+    #[inline(always)]
+    fn fetch_context(&self) -> Option<FetchContext> {
+        let s = &self.cpu.state;
+        if s.mode() != Mode::Long64 {
+            return None;
+        }
+        Some(FetchContext {
+            rip: s.rip,
+            cr3: s.cr3,
+            tlb_generation: self.cpu.tlb.generation(),
+            code_epoch: self.mem.code_epoch(),
+            tag: self.tlb_tag(),
+            cpl: s.cpl,
+        })
+    }
+
+    /// The block at RIP from the jump cache, if its fetch is known to find it.
+    #[inline(always)]
+    fn chained(&self) -> Option<Rc<Block>> {
+        self.cpu.jumps.lookup(&self.fetch_context()?)
+    }
+
+    /// Runs the instructions of `b` from its start while execution stays on the block's path.
+    /// Returns true when the block ran to its end or a branch left it and nothing needs the
+    /// run loop's attention (events, a stop, the budget aside, which the caller checks).
+    #[inline(always)]
+    fn execute_block(&mut self, b: &Block, end: u64) -> bool {
         let epoch = self.mem.code_epoch();
         self.cpu.break_block = false;
+        // With room for the whole block in the budget and no interrupt shadow pending,
+        // simple instructions (see `icache::simple`) need no checks after them.
+        let fast = self.cpu.steps.saturating_add(b.insns.len() as u64) <= end && self.cpu.state.shadow == 0;
         for d in b.insns.iter() {
+            if fast && d.simple {
+                if !self.execute_simple(d) {
+                    return false;
+                }
+                continue;
+            }
             let next = self.cpu.state.rip.wrapping_add(d.len as u64);
             if !self.execute(d) {
-                return;
+                return false;
             }
-            // Leave the block when control went elsewhere, when something asked for the
-            // machine's or the event logic's attention, or when code may have changed.
-            if self.cpu.state.rip != next
-                || self.cpu.poll_events
+            // Leave the block when something asked for the machine's or the event logic's
+            // attention, when code may have changed, or when control went elsewhere.
+            if self.cpu.poll_events
                 || self.cpu.break_block
                 || self.cpu.stop.is_some()
                 || self.cpu.steps >= end
                 || self.mem.code_epoch() != epoch
                 || self.cpu.state.activity != Activity::Active
+                || self.cpu.state.shadow != 0
                 || self.debug_path()
             {
-                return;
+                return false;
+            }
+            if self.cpu.state.rip != next {
+                return true;
             }
         }
+        true
     }
 
     /// Executes one decoded instruction (or delivers the exception it raises). Returns
@@ -401,6 +461,28 @@ impl Exec<'_> {
                     self.cpu.state.shadow &= !shadow;
                     self.cpu.poll_events = true;
                 }
+                true
+            }
+            Err(f) => {
+                self.fault(f, start);
+                false
+            }
+        }
+    }
+
+    /// [`Exec::execute`] for a simple instruction (see `icache::simple`) with no interrupt
+    /// shadow pending: simple instructions never start one, so there is none to end.
+    #[inline(always)]
+    fn execute_simple(&mut self, d: &Decoded) -> bool {
+        let start = self.cpu.state.rip;
+        let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
+        self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
+        self.cpu.cycles += d.cost as u64;
+        match (d.handler)(self, &d.insn) {
+            Ok(()) => {
+                self.cpu.state.rip = self.cpu.next_rip;
+                self.cpu.retired += 1;
+                self.cpu.steps += 1;
                 true
             }
             Err(f) => {
@@ -447,6 +529,19 @@ impl Exec<'_> {
         let la = self.code_linear(rip, 1)?;
         let pa = self.translate(la, AccessKind::Execute)?;
         let key = icache::key(pa, bitness);
+        if bitness == 64 {
+            let b = match self.cpu.icache.lookup(self.mem, pa, key) {
+                Some(b) => b,
+                None => match self.decode_block(la, pa, key, bitness)? {
+                    Fetched::Block(b) => b,
+                    single => return Ok(single),
+                },
+            };
+            if let Some(ctx) = self.fetch_context() {
+                self.cpu.jumps.insert(ctx, &b);
+            }
+            return Ok(Fetched::Block(b));
+        }
         if let Some(b) = self.cpu.icache.lookup(self.mem, pa, key) {
             if bitness != 64 {
                 // The block was decoded under some CS limit; check this entry's limit now.
@@ -500,7 +595,13 @@ impl Exec<'_> {
     }
 
     fn decoded(&self, insn: iced_x86::Instruction) -> Decoded {
-        Decoded { insn, handler: exec::handler_for(&insn), len: insn.len() as u8, cost: self.cpu.config.cost.cost(&insn).max(1) }
+        Decoded {
+            insn,
+            handler: exec::handler_for(&insn),
+            len: insn.len() as u8,
+            cost: self.cpu.config.cost.cost(&insn).max(1),
+            simple: icache::simple(&insn),
+        }
     }
 
     /// Decodes the instruction at linear `la` (physical `pa`), fetching from the next page

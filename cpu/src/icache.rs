@@ -34,6 +34,41 @@ pub struct Decoded {
     pub len: u8,
     /// Cycles it costs, from the cost model.
     pub cost: u8,
+    /// Whether the instruction is [`simple`]: the block loop need not look at the machine's
+    /// state after it.
+    pub simple: bool,
+}
+
+/// Whether `i` can do nothing that the block loop must react to: it changes only general
+/// registers and RFLAGS' status flags (no memory writes, so no code or MMIO writes; no
+/// segment, control or debug registers; no TF, IF, interrupt shadow, CPL or mode change),
+/// and if it branches it is a direct near branch, which always ends its block. It may still
+/// fault (the loop sees that through the handler's result).
+pub fn simple(i: &Instruction) -> bool {
+    use iced_x86::{Mnemonic as M, OpKind};
+    if i.has_lock_prefix() {
+        return false;
+    }
+    let reads_op0 = match i.mnemonic() {
+        M::Cmp | M::Test | M::Bt => true,
+        M::Add | M::Adc | M::Sub | M::Sbb | M::And | M::Or | M::Xor | M::Inc | M::Dec | M::Neg | M::Not => false,
+        M::Mov | M::Movzx | M::Movsx | M::Movsxd | M::Lea | M::Imul => false,
+        M::Shl | M::Shr | M::Sar | M::Rol | M::Ror => false,
+        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja => true,
+        M::Js | M::Jns | M::Jp | M::Jnp | M::Jl | M::Jge | M::Jle | M::Jg => true,
+        M::Jmp => matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64),
+        M::Cmove | M::Cmovne | M::Cmovb | M::Cmovae | M::Cmovs | M::Cmovns | M::Cmovl | M::Cmovge => false,
+        M::Cmovle | M::Cmovg | M::Cmovbe | M::Cmova => false,
+        M::Sete | M::Setne | M::Setb | M::Setae | M::Setl | M::Setge | M::Setle | M::Setg => false,
+        M::Setbe | M::Seta | M::Sets | M::Setns => false,
+        M::Nop => true,
+        _ => return false,
+    };
+    (0..i.op_count()).all(|n| match i.op_kind(n) {
+        OpKind::Register => i.op_register(n).is_gpr(),
+        OpKind::Memory => n > 0 || reads_op0,
+        _ => true,
+    })
 }
 
 /// A run of decoded instructions from one page.

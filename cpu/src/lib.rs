@@ -21,6 +21,7 @@ pub mod exec;
 pub mod ext;
 pub mod flags;
 pub mod icache;
+mod jumpcache;
 pub mod memory;
 pub mod msr;
 pub mod operand;

@@ -98,7 +98,7 @@ impl Exec<'_> {
 
     /// The TLB tag of the current address space.
     #[inline(always)]
-    fn tlb_tag(&self) -> Tag {
+    pub(crate) fn tlb_tag(&self) -> Tag {
         let pcid = if self.cpu.state.cr4 & cr4::PCIDE != 0 { (self.cpu.state.cr3 & 0xfff) as u16 } else { 0 };
         Tag { pcid, vpid: self.cpu.tlb_vpid, ept: self.cpu.tlb_ept }
     }

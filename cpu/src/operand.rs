@@ -109,6 +109,20 @@ impl Exec<'_> {
         }
     }
 
+    /// The effective address of a memory operand known at decode time (see [`ea64_form`])
+    /// to use a 64-bit GPR base, with (`INDEX`) or without a 64-bit GPR index.
+    #[inline(always)]
+    pub fn ea64<const INDEX: bool>(&self, insn: &Instruction) -> u64 {
+        let g = &self.cpu.state.gpr;
+        let base = g[(insn.memory_base() as usize).wrapping_sub(RAX as usize) & 15];
+        let mut ea = insn.memory_displacement64().wrapping_add(base);
+        if INDEX {
+            let index = g[(insn.memory_index() as usize).wrapping_sub(RAX as usize) & 15];
+            ea = ea.wrapping_add(index.wrapping_mul(insn.memory_index_scale() as u64));
+        }
+        ea
+    }
+
     /// The segment and offset of the memory operand.
     #[inline(always)]
     pub fn mem_operand(&self, insn: &Instruction) -> (SegReg, u64) {
@@ -167,10 +181,48 @@ impl Exec<'_> {
         }
     }
 
+    /// Reads general register `r`, known at decode time to be a `SIZE`-byte GPR (for
+    /// handlers specialised by operand size: no register-class dispatch for 4 and 8 bytes).
+    #[inline(always)]
+    pub fn reg_sized<const SIZE: u32>(&self, r: Register) -> u64 {
+        let g = &self.cpu.state.gpr;
+        match SIZE {
+            8 => g[(r as usize).wrapping_sub(RAX as usize) & 15],
+            4 => g[(r as usize).wrapping_sub(EAX as usize) & 15] & 0xffff_ffff,
+            _ => self.reg(r),
+        }
+    }
+
+    /// Writes `SIZE`-byte GPR `r` (see [`Exec::reg_sized`]) with the SDM's width rules.
+    #[inline(always)]
+    pub fn set_reg_sized<const SIZE: u32>(&mut self, r: Register, value: u64) {
+        let g = &mut self.cpu.state.gpr;
+        match SIZE {
+            8 => g[(r as usize).wrapping_sub(RAX as usize) & 15] = value,
+            4 => g[(r as usize).wrapping_sub(EAX as usize) & 15] = value & 0xffff_ffff,
+            _ => self.set_reg(r, value),
+        }
+    }
+
     /// Reads a 64-bit GPR by encoding index (0 = RAX ... 15 = R15).
     #[inline(always)]
     pub fn gpr(&self, i: usize) -> u64 {
         self.cpu.state.gpr[i]
+    }
+}
+
+/// Whether the memory operand of `insn` can use [`Exec::ea64`]: `Some(true)` with an index,
+/// `Some(false)` without, `None` for any other form (RIP-relative, 16/32-bit addressing, no
+/// base, vector index).
+pub fn ea64_form(insn: &Instruction) -> Option<bool> {
+    let is_gpr64 = |r: Register| (RAX..=R15).contains(&(r as u32));
+    if !is_gpr64(insn.memory_base()) {
+        return None;
+    }
+    match insn.memory_index() {
+        Register::None => Some(false),
+        r if is_gpr64(r) => Some(true),
+        _ => None,
     }
 }
 

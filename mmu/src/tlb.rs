@@ -87,6 +87,8 @@ pub struct Tlb {
     entries: Box<[Entry; ENTRIES]>,
     /// Whether any entry came from a large page (INVLPG then flushes more).
     has_large: bool,
+    /// Bumped by every invalidation (see [`Tlb::generation`]).
+    generation: u64,
 }
 
 impl Default for Tlb {
@@ -98,7 +100,14 @@ impl Default for Tlb {
 impl Tlb {
     /// An empty TLB.
     pub fn new() -> Self {
-        Self { entries: Box::new([Entry::default(); ENTRIES]), has_large: false }
+        Self { entries: Box::new([Entry::default(); ENTRIES]), has_large: false, generation: 0 }
+    }
+
+    /// A counter bumped by every invalidation (never by inserts): a cache of translations
+    /// made through this TLB (the CPU's jump cache) is current while this is unchanged.
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     #[inline(always)]
@@ -153,6 +162,7 @@ impl Tlb {
     /// INVVPID type 0 (individual address): the linear page `vpn` of `vpid`, for every PCID
     /// and EPTP, global entries included. Large-page pieces elsewhere are flushed too.
     pub fn invalidate_vpid_address(&mut self, vpid: u16, vpn: u64) {
+        self.generation = self.generation.wrapping_add(1);
         if self.has_large {
             self.invalidate_where(|e| e.tag.vpid == vpid);
             return;
@@ -210,11 +220,13 @@ impl Tlb {
 
     /// Everything (INVEPT all-context, VMXON...).
     pub fn invalidate_all(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
         self.entries.fill(Entry::default());
         self.has_large = false;
     }
 
     fn invalidate_where(&mut self, mut pred: impl FnMut(&Entry) -> bool) {
+        self.generation = self.generation.wrapping_add(1);
         for e in self.entries.iter_mut() {
             if e.vpn1 != 0 && pred(e) {
                 *e = Entry::default();

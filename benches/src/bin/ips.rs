@@ -1,5 +1,6 @@
 //! Prints guest instructions per second of each benchmark loop once (a quick look without
-//! criterion's statistics): `cargo run --release -p hvbench-benches --bin ips`.
+//! criterion's statistics): `cargo run --release -p hvbench-benches --bin ips [a] [b] [c]`
+//! (no arguments: all three).
 
 use hvbench_benches::{array_loop, page_stride_loop, register_loop, Workload};
 use std::time::Instant;
@@ -14,7 +15,15 @@ fn measure(name: &str, mut w: Workload) {
 }
 
 fn main() {
-    measure("a: register loop", register_loop(50_000_000));
-    measure("b: array loop 1 MiB", array_loop(40));
-    measure("c: page stride (TLB miss)", page_stride_loop(40));
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |k: &str| only.is_empty() || only.iter().any(|a| a == k);
+    if want("a") {
+        measure("a: register loop", register_loop(50_000_000));
+    }
+    if want("b") {
+        measure("b: array loop 1 MiB", array_loop(40));
+    }
+    if want("c") {
+        measure("c: page stride (TLB miss)", page_stride_loop(40));
+    }
 }

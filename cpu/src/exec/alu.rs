@@ -122,15 +122,13 @@ fn fast_handler(i: &Instruction) -> Option<Handler> {
     if i.op_count() != 2 || i.op0_kind() != OpKind::Register || i.has_lock_prefix() {
         return None;
     }
+    // The source: a register, an immediate sign-extended from 8 bits, or one stored as
+    // 8, 16 or 32 bits (sign-extended from 32 bits, which the operation then truncates to
+    // its size: the same value iced-x86 reports).
     let imm = match i.op1_kind() {
-        OpKind::Register => false,
-        OpKind::Immediate8
-        | OpKind::Immediate16
-        | OpKind::Immediate32
-        | OpKind::Immediate8to16
-        | OpKind::Immediate8to32
-        | OpKind::Immediate8to64
-        | OpKind::Immediate32to64 => true,
+        OpKind::Register => SRC_REG,
+        OpKind::Immediate8to16 | OpKind::Immediate8to32 | OpKind::Immediate8to64 => SRC_IMM8,
+        OpKind::Immediate8 | OpKind::Immediate16 | OpKind::Immediate32 | OpKind::Immediate32to64 => SRC_IMM32,
         _ => return None,
     };
     let op = match i.mnemonic() {
@@ -145,27 +143,27 @@ fn fast_handler(i: &Instruction) -> Option<Handler> {
         Mnemonic::Test => OP_TEST,
         _ => return None,
     };
+    macro_rules! by_src {
+        ($op:expr, $size:expr) => {
+            match imm {
+                SRC_REG => alu_reg::<{ $op }, $size, SRC_REG>,
+                SRC_IMM8 => alu_reg::<{ $op }, $size, SRC_IMM8>,
+                _ => alu_reg::<{ $op }, $size, SRC_IMM32>,
+            }
+        };
+    }
     macro_rules! pick {
         ($op:expr, $size:expr) => {
-            match ($op, imm) {
-                (OP_ADD, false) => alu_reg::<OP_ADD, $size, false>,
-                (OP_ADD, true) => alu_reg::<OP_ADD, $size, true>,
-                (OP_ADC, false) => alu_reg::<OP_ADC, $size, false>,
-                (OP_ADC, true) => alu_reg::<OP_ADC, $size, true>,
-                (OP_SUB, false) => alu_reg::<OP_SUB, $size, false>,
-                (OP_SUB, true) => alu_reg::<OP_SUB, $size, true>,
-                (OP_SBB, false) => alu_reg::<OP_SBB, $size, false>,
-                (OP_SBB, true) => alu_reg::<OP_SBB, $size, true>,
-                (OP_CMP, false) => alu_reg::<OP_CMP, $size, false>,
-                (OP_CMP, true) => alu_reg::<OP_CMP, $size, true>,
-                (OP_AND, false) => alu_reg::<OP_AND, $size, false>,
-                (OP_AND, true) => alu_reg::<OP_AND, $size, true>,
-                (OP_OR, false) => alu_reg::<OP_OR, $size, false>,
-                (OP_OR, true) => alu_reg::<OP_OR, $size, true>,
-                (OP_XOR, false) => alu_reg::<OP_XOR, $size, false>,
-                (OP_XOR, true) => alu_reg::<OP_XOR, $size, true>,
-                (_, false) => alu_reg::<OP_TEST, $size, false>,
-                (_, true) => alu_reg::<OP_TEST, $size, true>,
+            match $op {
+                OP_ADD => by_src!(OP_ADD, $size),
+                OP_ADC => by_src!(OP_ADC, $size),
+                OP_SUB => by_src!(OP_SUB, $size),
+                OP_SBB => by_src!(OP_SBB, $size),
+                OP_CMP => by_src!(OP_CMP, $size),
+                OP_AND => by_src!(OP_AND, $size),
+                OP_OR => by_src!(OP_OR, $size),
+                OP_XOR => by_src!(OP_XOR, $size),
+                _ => by_src!(OP_TEST, $size),
             }
         };
     }
@@ -177,11 +175,19 @@ fn fast_handler(i: &Instruction) -> Option<Handler> {
     })
 }
 
+const SRC_REG: u8 = 0;
+const SRC_IMM8: u8 = 1;
+const SRC_IMM32: u8 = 2;
+
 #[inline(always)]
-fn alu_reg<const OP: u8, const SIZE: u32, const IMM: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+fn alu_reg<const OP: u8, const SIZE: u32, const SRC: u8>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let d = i.op0_register();
-    let a = x.reg(d);
-    let b = if IMM { i.immediate(1) } else { x.reg(i.op1_register()) };
+    let a = x.reg_sized::<SIZE>(d);
+    let b = match SRC {
+        SRC_REG => x.reg_sized::<SIZE>(i.op1_register()),
+        SRC_IMM8 => i.immediate8() as i8 as i64 as u64,
+        _ => i.immediate32() as i32 as i64 as u64,
+    };
     let cf = x.cpu.state.rflags & CF;
     let m = flags::mask(SIZE);
     let (r, f) = match OP {
@@ -194,7 +200,7 @@ fn alu_reg<const OP: u8, const SIZE: u32, const IMM: bool>(x: &mut Exec<'_>, i: 
         _ => ((a ^ b) & m, flags::logic(a ^ b, SIZE)),
     };
     if OP != OP_CMP && OP != OP_TEST {
-        x.set_reg(d, r);
+        x.set_reg_sized::<SIZE>(d, r);
     }
     x.set_flags(STATUS, f);
     Ok(())
@@ -225,9 +231,9 @@ pub(super) fn incdec_fast(i: &Instruction) -> Option<Handler> {
 #[inline(always)]
 fn incdec_reg<const INC: bool, const SIZE: u32>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let d = i.op0_register();
-    let a = x.reg(d);
+    let a = x.reg_sized::<SIZE>(d);
     let (r, f) = if INC { flags::add(a, 1, 0, SIZE) } else { flags::sub(a, 1, 0, SIZE) };
-    x.set_reg(d, r);
+    x.set_reg_sized::<SIZE>(d, r);
     x.set_flags(STATUS & !CF, f);
     Ok(())
 }

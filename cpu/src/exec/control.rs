@@ -31,7 +31,7 @@ pub(super) fn handler(i: &Instruction) -> Option<Handler> {
         | Mnemonic::Jl
         | Mnemonic::Jge
         | Mnemonic::Jle
-        | Mnemonic::Jg => jcc,
+        | Mnemonic::Jg => jcc_handler(i),
         Mnemonic::Call if direct => call_rel,
         Mnemonic::Call if !i.is_call_far() && !i.is_call_far_indirect() => call_indirect,
         Mnemonic::Ret => ret,
@@ -83,6 +83,70 @@ fn jmp_rel(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 fn jmp_indirect(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let t = x.read_op(i, 0)?;
     x.near_branch(t)
+}
+
+/// Jcc: in 64-bit code (a block decoded as 64-bit code only runs in 64-bit mode), a handler
+/// per condition with the target computed from iced-x86's 64-bit branch operand; otherwise
+/// the generic one.
+fn jcc_handler(i: &Instruction) -> Handler {
+    use iced_x86::ConditionCode as C;
+    if i.op0_kind() != OpKind::NearBranch64 {
+        return jcc;
+    }
+    match i.condition_code() {
+        C::o => jcc64::<{ C::o as u8 }>,
+        C::no => jcc64::<{ C::no as u8 }>,
+        C::b => jcc64::<{ C::b as u8 }>,
+        C::ae => jcc64::<{ C::ae as u8 }>,
+        C::e => jcc64::<{ C::e as u8 }>,
+        C::ne => jcc64::<{ C::ne as u8 }>,
+        C::be => jcc64::<{ C::be as u8 }>,
+        C::a => jcc64::<{ C::a as u8 }>,
+        C::s => jcc64::<{ C::s as u8 }>,
+        C::ns => jcc64::<{ C::ns as u8 }>,
+        C::p => jcc64::<{ C::p as u8 }>,
+        C::np => jcc64::<{ C::np as u8 }>,
+        C::l => jcc64::<{ C::l as u8 }>,
+        C::ge => jcc64::<{ C::ge as u8 }>,
+        C::le => jcc64::<{ C::le as u8 }>,
+        C::g => jcc64::<{ C::g as u8 }>,
+        C::None => jcc,
+    }
+}
+
+#[inline(always)]
+fn jcc64<const CC: u8>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    use crate::flags::{CF, OF, PF, SF, ZF};
+    use iced_x86::ConditionCode as C;
+    let f = x.cpu.state.rflags;
+    let set = |b: u64| f & b != 0;
+    let take = match CC {
+        c if c == C::o as u8 => set(OF),
+        c if c == C::no as u8 => !set(OF),
+        c if c == C::b as u8 => set(CF),
+        c if c == C::ae as u8 => !set(CF),
+        c if c == C::e as u8 => set(ZF),
+        c if c == C::ne as u8 => !set(ZF),
+        c if c == C::be as u8 => set(CF) || set(ZF),
+        c if c == C::a as u8 => !set(CF) && !set(ZF),
+        c if c == C::s as u8 => set(SF),
+        c if c == C::ns as u8 => !set(SF),
+        c if c == C::p as u8 => set(PF),
+        c if c == C::np as u8 => !set(PF),
+        c if c == C::l as u8 => set(SF) != set(OF),
+        c if c == C::ge as u8 => set(SF) == set(OF),
+        c if c == C::le as u8 => set(ZF) || set(SF) != set(OF),
+        _ => !set(ZF) && set(SF) == set(OF),
+    };
+    if take {
+        // Decoded at IP 0: the operand is the displacement from this instruction's start.
+        let t = x.cpu.state.rip.wrapping_add(i.near_branch64());
+        if !x.is_canonical(t) {
+            return Err(Exception::gp0().into());
+        }
+        x.branch(t);
+    }
+    Ok(())
 }
 
 fn jcc(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {

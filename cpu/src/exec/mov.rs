@@ -9,6 +9,11 @@ use crate::flags::sign_extend;
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
 pub(super) fn handler(i: &Instruction) -> Option<Handler> {
+    if i.mnemonic() == Mnemonic::Mov
+        && let Some(h) = mov_fast(i)
+    {
+        return Some(h);
+    }
     Some(match i.mnemonic() {
         Mnemonic::Mov if !special_mov(i) => mov,
         Mnemonic::Movzx => movzx,
@@ -65,6 +70,66 @@ pub(super) fn special_mov(i: &Instruction) -> bool {
             r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
         }
     })
+}
+
+// MOV forms of 64-bit code chosen at decode time: 4- and 8-byte general registers,
+// immediates and memory operands with a 64-bit base (and index). Same semantics as `mov`.
+
+/// A specialised MOV handler for `i`, if it has one of those forms.
+fn mov_fast(i: &Instruction) -> Option<Handler> {
+    if i.code_size() != iced_x86::CodeSize::Code64 || i.op_count() != 2 || special_mov(i) {
+        return None;
+    }
+    let gpr = |n: u32| i.op_kind(n) == OpKind::Register && i.op_register(n).is_gpr();
+    let size = |n: u32| i.op_register(n).size();
+    macro_rules! sized {
+        ($n:expr, $f:ident $(, $c:expr)*) => {
+            match size($n) {
+                8 => $f::<8 $(, $c)*>,
+                4 => $f::<4 $(, $c)*>,
+                _ => return None,
+            }
+        };
+    }
+    Some(match (i.op0_kind(), i.op1_kind()) {
+        (OpKind::Register, OpKind::Register) if gpr(0) && gpr(1) && size(0) == size(1) => sized!(0, mov_rr),
+        (OpKind::Register, OpKind::Immediate64) if gpr(0) => sized!(0, mov_ri, true),
+        (OpKind::Register, OpKind::Immediate32 | OpKind::Immediate32to64) if gpr(0) => sized!(0, mov_ri, false),
+        (OpKind::Register, OpKind::Memory) if gpr(0) => match crate::operand::ea64_form(i)? {
+            true => sized!(0, mov_load, true),
+            false => sized!(0, mov_load, false),
+        },
+        (OpKind::Memory, OpKind::Register) if gpr(1) => match crate::operand::ea64_form(i)? {
+            true => sized!(1, mov_store, true),
+            false => sized!(1, mov_store, false),
+        },
+        _ => return None,
+    })
+}
+
+fn mov_rr<const SIZE: u32>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let v = x.reg_sized::<SIZE>(i.op1_register());
+    x.set_reg_sized::<SIZE>(i.op0_register(), v);
+    Ok(())
+}
+
+fn mov_ri<const SIZE: u32, const IMM64: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let v = if IMM64 { i.immediate64() } else { i.immediate32() as i32 as i64 as u64 };
+    x.set_reg_sized::<SIZE>(i.op0_register(), v);
+    Ok(())
+}
+
+fn mov_load<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let off = x.ea64::<INDEX>(i);
+    let v = x.read_mem(crate::operand::seg_of(i.memory_segment()), off, SIZE)?;
+    x.set_reg_sized::<SIZE>(i.op0_register(), v);
+    Ok(())
+}
+
+fn mov_store<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    let off = x.ea64::<INDEX>(i);
+    let v = x.reg_sized::<SIZE>(i.op1_register());
+    x.write_mem(crate::operand::seg_of(i.memory_segment()), off, SIZE, v)
 }
 
 fn mov(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
