@@ -20,7 +20,7 @@ fn write() -> impl Strategy<Value = (usize, u64, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x766d78), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(hvbench_testkit::deterministic_config(256))]
     #[test]
     fn random_vmwrites_then_vmlaunch(writes in proptest::collection::vec(write(), 1..6), no_ept in any::<bool>()) {
         let p = if no_ept { Profile::no_ept() } else { Profile::default_profile() };

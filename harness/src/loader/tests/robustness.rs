@@ -22,24 +22,8 @@ fn mb2_image() -> Vec<u8> {
     text
 }
 
-/// A fixed seed (determinism: the same cases every run) unless PROPTEST_RNG_SEED is set, and
-/// `default_cases` unless PROPTEST_CASES is set.
-fn deterministic_config(default_cases: u32) -> ProptestConfig {
-    let env = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() { env.cases } else { default_cases },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            env.rng_seed
-        } else {
-            proptest::test_runner::RngSeed::Fixed(0x6876_6265_6e63_6800)
-        },
-        failure_persistence: None,
-        ..env
-    }
-}
-
 proptest! {
-    #![proptest_config(deterministic_config(512))]
+    #![proptest_config(hvbench_testkit::deterministic_config(512))]
 
     #[test]
     fn damaged_images_never_panic(
