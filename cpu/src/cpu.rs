@@ -526,7 +526,7 @@ impl Exec<'_> {
         }
         let bitness = mode.bitness();
         let rip = self.cpu.state.rip;
-        let la = self.code_linear(rip, 1)?;
+        let la = self.code_linear(rip)?;
         let pa = self.translate(la, AccessKind::Execute)?;
         let key = icache::key(pa, bitness);
         if bitness == 64 {

@@ -319,10 +319,7 @@ impl Exec<'_> {
         if selector & 0xfffc == 0 {
             return Err(Exception::gp(ext).into());
         }
-        let d = match self.read_descriptor(selector) {
-            Ok(r) => r?,
-            Err(()) => return Err(Exception::gp(code).into()),
-        };
+        let d = self.descriptor_or(selector, Exception::gp(code))?;
         let is_code = d.is_code_or_data() && d.typ() & 8 != 0;
         if !is_code || d.dpl() > self.cpu.state.cpl {
             return Err(Exception::gp(code).into());
@@ -492,10 +489,7 @@ impl Exec<'_> {
         if sel & 0xfffc == 0 || sel & 3 != cpl as u16 {
             return Err(sel_err.into());
         }
-        let d = match self.read_descriptor(sel) {
-            Ok(r) => r?,
-            Err(()) => return Err(sel_err.into()),
-        };
+        let d = self.descriptor_or(sel, sel_err)?;
         let writable_data = d.is_code_or_data() && d.typ() & 8 == 0 && d.typ() & 2 != 0;
         if !writable_data || d.dpl() != cpl {
             return Err(sel_err.into());

@@ -29,7 +29,7 @@ impl Exec<'_> {
 
     /// The linear address of code at `rip` (CS limit checked separately once the length is known).
     #[inline(always)]
-    pub(crate) fn code_linear(&self, rip: u64, _len: u8) -> Result<u64> {
+    pub(crate) fn code_linear(&self, rip: u64) -> Result<u64> {
         let s = &self.cpu.state;
         if s.mode() == Mode::Long64 {
             if !self.is_canonical(rip) {

@@ -8,7 +8,7 @@ use crate::state::Mode;
 
 impl Exec<'_> {
     /// Reads the descriptor for `selector`, turning an out-of-table selector into `err`.
-    fn descriptor_or(&mut self, selector: u16, err: Exception) -> Result<crate::segment::Descriptor> {
+    pub(crate) fn descriptor_or(&mut self, selector: u16, err: Exception) -> Result<crate::segment::Descriptor> {
         match self.read_descriptor(selector) {
             Ok(r) => r,
             Err(()) => Err(err.into()),

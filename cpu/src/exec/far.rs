@@ -119,13 +119,6 @@ impl Exec<'_> {
         Ok(sp)
     }
 
-    /// Reads the descriptor for `selector`, turning an out-of-table selector into `err`.
-    fn descriptor_or_gp(&mut self, selector: u16, err: Exception) -> Result<Descriptor> {
-        match self.read_descriptor(selector) {
-            Ok(r) => r,
-            Err(()) => Err(err.into()),
-        }
-    }
 
     /// Decodes the call gate `d` named by `selector` (reading the upper half of a 16-byte
     /// IA-32e gate), with the gate's own DPL/RPL and presence checks.
@@ -146,7 +139,7 @@ impl Exec<'_> {
             // The upper 8 bytes are the next descriptor slot; their type field must be 0.
             let hi_sel = (selector & 0xfff8).checked_add(8).map(|s| s | (selector & 4));
             let hi = match hi_sel {
-                Some(s) => self.descriptor_or_gp(s, gate_err)?,
+                Some(s) => self.descriptor_or(s, gate_err)?,
                 None => return Err(gate_err.into()),
             };
             if (hi.raw >> 40) & 0x1f != 0 {
@@ -171,7 +164,7 @@ impl Exec<'_> {
         if sel & 0xfffc == 0 {
             return Err(Exception::gp0().into());
         }
-        let d = self.descriptor_or_gp(sel, err)?;
+        let d = self.descriptor_or(sel, err)?;
         let cpl = self.cpu.state.cpl;
         let is_code = d.is_code_or_data() && d.typ() & 8 != 0;
         if !is_code {
@@ -281,7 +274,7 @@ impl Exec<'_> {
         if selector & 0xfffc == 0 {
             return Err(Exception::gp0().into());
         }
-        let d = self.descriptor_or_gp(selector, sel_err)?;
+        let d = self.descriptor_or(selector, sel_err)?;
         let cpl = self.cpu.state.cpl;
         if !d.is_code_or_data() {
             self.check_far_system_type(selector, &d)?;
@@ -467,7 +460,7 @@ fn retf(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if cs_sel & 0xfffc == 0 {
         return Err(Exception::gp0().into());
     }
-    let d = x.descriptor_or_gp(cs_sel, err)?;
+    let d = x.descriptor_or(cs_sel, err)?;
     if !d.is_code_or_data() || d.typ() & 8 == 0 || rpl < cpl {
         return Err(err.into());
     }
@@ -504,7 +497,7 @@ fn retf(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         }
         Segment { selector: ss_sel, base: 0, limit: 0, attr: attr::UNUSABLE | ((rpl as u32) << 5) }
     } else {
-        let sd = x.descriptor_or_gp(ss_sel, ss_err)?;
+        let sd = x.descriptor_or(ss_sel, ss_err)?;
         let writable = sd.is_code_or_data() && sd.typ() & 8 == 0 && sd.typ() & 2 != 0;
         if (ss_sel & 3) as u8 != rpl || !writable || sd.dpl() != rpl {
             return Err(ss_err.into());

@@ -185,10 +185,7 @@ fn system_descriptor(x: &mut Exec<'_>, sel: u16, want: &[u32]) -> Result<(crate:
     if (sel & !7) as u64 + size > x.cpu.state.gdtr.limit as u64 {
         return Err(err.into());
     }
-    let d = match x.read_descriptor(sel) {
-        Ok(r) => r?,
-        Err(()) => return Err(err.into()),
-    };
+    let d = x.descriptor_or(sel, err)?;
     if d.is_code_or_data() || !want.contains(&d.typ()) {
         return Err(err.into());
     }
@@ -712,10 +709,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if cs_sel & 0xfffc == 0 {
         return Err(Exception::gp0().into());
     }
-    let d = match x.read_descriptor(cs_sel) {
-        Ok(r) => r?,
-        Err(()) => return Err(cs_err.into()),
-    };
+    let d = x.descriptor_or(cs_sel, cs_err)?;
     if !d.is_code_or_data() || d.typ() & 8 == 0 || rpl < cpl {
         return Err(cs_err.into());
     }
@@ -746,10 +740,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             }
             crate::segment::Segment { selector: ss_sel, base: 0, limit: 0, attr: attr::UNUSABLE | ((rpl as u32) << 5) }
         } else {
-            let sd = match x.read_descriptor(ss_sel) {
-                Ok(r) => r?,
-                Err(()) => return Err(ss_err.into()),
-            };
+            let sd = x.descriptor_or(ss_sel, ss_err)?;
             let writable = sd.is_code_or_data() && sd.typ() & 8 == 0 && sd.typ() & 2 != 0;
             if (ss_sel & 3) as u8 != rpl || sd.dpl() != rpl || !writable {
                 return Err(ss_err.into());
