@@ -49,6 +49,7 @@ pub extern "C" fn hv_main(magic: u32, _info: u32) -> ! {
         rip: guest::entry(),
         rsp: guest::initial_rsp(),
         probe: GuestPhys(platform::frames::probe_page().0),
+        exec_probe: GuestPhys(platform::frames::exec_probe_page().0),
         ram: GUEST_RAM,
     };
     match vmm::run(spec) {

@@ -1,11 +1,11 @@
 //! The guest's IDT (SDM Vol. 3A 7.14.1 "64-Bit Mode IDT", Figure 7-8: 16-byte interrupt
-//! gates) with handlers for #UD (vector 6, reflected by the hypervisor) and the external
-//! interrupt the hypervisor injects. Each stub saves the caller-saved registers, passes a
+//! gates) with handlers for #UD (vector 6) and #BP (vector 3), both reflected by the hypervisor,
+//! and the external interrupt the hypervisor injects. Each stub saves the caller-saved registers, passes a
 //! pointer to the interrupt stack frame (RIP, CS, RFLAGS, RSP, SS: 7.14.4) to a Rust handler
 //! and returns with IRETQ; a handler may change the saved RIP.
 
 use crate::boot::CODE_SELECTOR;
-use crate::vmm::TRAPPED_VECTOR;
+use crate::vmm::{VECTOR_BP, VECTOR_UD};
 use crate::vmm::handlers::INJECTED_VECTOR;
 use core::cell::UnsafeCell;
 
@@ -24,6 +24,7 @@ const GATE_INTERRUPT: u64 = 0x8E;
 unsafe extern "C" {
     fn guest_ud_stub();
     fn guest_irq_stub();
+    fn guest_bp_stub();
 }
 
 fn gate(handler: u64) -> [u64; 2] {
@@ -35,10 +36,12 @@ fn gate(handler: u64) -> [u64; 2] {
 pub fn install() {
     let ud = guest_ud_stub as *const () as usize as u64;
     let irq = guest_irq_stub as *const () as usize as u64;
+    let bp = guest_bp_stub as *const () as usize as u64;
     // SAFETY: the guest owns its IDT; the processor reads it only after LIDT below.
     unsafe {
         let idt = &mut *IDT.0.get();
-        idt[TRAPPED_VECTOR as usize] = gate(ud);
+        idt[VECTOR_UD as usize] = gate(ud);
+        idt[VECTOR_BP as usize] = gate(bp);
         idt[INJECTED_VECTOR as usize] = gate(irq);
         crate::platform::cpu::lidt(IDT.0.get() as usize as u64, (256 * 16 - 1) as u16);
     }
@@ -74,5 +77,6 @@ core::arch::global_asm!(
     .endm
     GUEST_STUB guest_ud_stub, guest_on_ud
     GUEST_STUB guest_irq_stub, guest_on_irq
+    GUEST_STUB guest_bp_stub, guest_on_bp
 "#
 );

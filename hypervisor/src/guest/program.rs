@@ -19,12 +19,27 @@ const RFLAGS_IF: u64 = 1 << 9;
 /// Address of the UD2 the guest executes (set just before it).
 #[unsafe(no_mangle)]
 static GUEST_UD_SITE: AtomicU64 = AtomicU64::new(0);
-/// Address of the instruction after the VMCALL that asks for an interrupt.
+/// Where the next injected interrupt should find the guest (the saved RIP its handler sees).
 #[unsafe(no_mangle)]
-static GUEST_AFTER_VMCALL: AtomicU64 = AtomicU64::new(0);
+static GUEST_IRQ_EXPECT: AtomicU64 = AtomicU64::new(0);
+/// Address of the instruction after the INT3.
+#[unsafe(no_mangle)]
+static GUEST_AFTER_INT3: AtomicU64 = AtomicU64::new(0);
 /// How many times each handler ran.
 static UD_SEEN: AtomicU64 = AtomicU64::new(0);
+static BP_SEEN: AtomicU64 = AtomicU64::new(0);
 static IRQ_SEEN: AtomicU64 = AtomicU64::new(0);
+/// CR4.VMXE.
+const CR4_VMXE: u64 = 1 << 13;
+/// `mov eax, 42; ret` (B8 2A 00 00 00 C3), copied to the execute probe page.
+const EXEC_PROBE_CODE: [u8; 6] = [0xB8, 0x2A, 0x00, 0x00, 0x00, 0xC3];
+
+fn cr4() -> u64 {
+    let v: u64;
+    // SAFETY: MOV from CR4 (bits the host owns read from the shadow).
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
 
 fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
@@ -79,6 +94,13 @@ pub extern "C" fn guest_main() -> ! {
     unsafe { asm!("in al, 0xE9", out("al") v, options(nomem, nostack, preserves_flags)) };
     gprintln!("IN 0xE9 = {v:#x}");
 
+    // CR4: VMXE is the host's (guest/host mask): reads see the shadow, setting it exits.
+    let c4 = cr4();
+    gprintln!("CR4.VMXE as the guest reads it = {}", (c4 & CR4_VMXE) >> 13);
+    // SAFETY: MOV to CR4 from RCX; the hypervisor drops the write.
+    unsafe { asm!("mov cr4, rcx", in("rcx") c4 | CR4_VMXE, options(nomem, nostack, preserves_flags)) };
+    gprintln!("after setting it: CR4.VMXE reads {}", (cr4() & CR4_VMXE) >> 13);
+
     // EPT: the probe page is not mapped until the first access.
     let probe = crate::platform::frames::probe_page().0 + PROBE_OFFSET;
     // SAFETY: the probe page is reserved for this; identity-mapped by the page tables.
@@ -86,19 +108,38 @@ pub extern "C" fn guest_main() -> ! {
     // SAFETY: as above.
     let back = unsafe { (probe as *const u64).read_volatile() };
     gprintln!("probe page at {probe:#x} reads back {back:#x} (wrote {PROBE_VALUE:#x})");
+    // EPT: the execute probe page is readable and writable but not executable at first.
+    let code = crate::platform::frames::exec_probe_page().0;
+    // SAFETY: the page is reserved for this; writing it needs no EPT change.
+    unsafe { core::ptr::copy_nonoverlapping(EXEC_PROBE_CODE.as_ptr(), code as *mut u8, EXEC_PROBE_CODE.len()) };
+    // SAFETY: the page now holds `mov eax, 42; ret`, a C-ABI function returning 42.
+    let f: extern "C" fn() -> u32 = unsafe { core::mem::transmute(code as usize) };
+    gprintln!("code at {code:#x} returned {}", f());
 
     // #UD: trapped by the exception bitmap, reflected by the hypervisor to our IDT.
     // SAFETY: UD2 raises #UD; the handler skips it.
     unsafe { asm!("lea rax, [rip + 2f]", "mov [rip + GUEST_UD_SITE], rax", "2: ud2", out("rax") _, options(nostack)) };
     gprintln!("after UD2: #UD handler ran {} time(s)", UD_SEEN.load(Ordering::Relaxed));
+    // #BP: a software exception; the hypervisor reflects it with the instruction length.
+    // SAFETY: INT3 raises #BP; the handler returns after it.
+    unsafe { asm!("lea rax, [rip + 2f]", "mov [rip + GUEST_AFTER_INT3], rax", "int3", "2:", out("rax") _, options(nostack)) };
+    gprintln!("after INT3: #BP handler ran {} time(s)", BP_SEEN.load(Ordering::Relaxed));
 
     // An external interrupt injected at VM entry after the VMCALL (IF = 1, no STI blocking).
     // SAFETY: STI; NOP; VMCALL; CLI with RBX preserved; the injected vector has a gate.
     unsafe {
-        asm!("sti", "nop", "lea rdx, [rip + 2f]", "mov [rip + GUEST_AFTER_VMCALL], rdx", "vmcall", "2: cli",
+        asm!("lea rdx, [rip + 2f]", "mov [rip + GUEST_IRQ_EXPECT], rdx", "sti", "nop", "vmcall", "2: cli",
             inout("rax") HC_INJECT_INTERRUPT => _, out("rdx") _, options(nostack))
     };
-    gprintln!("after VMCALL {HC_INJECT_INTERRUPT}: interrupt handler ran {} time(s)", IRQ_SEEN.load(Ordering::Relaxed));
+    gprintln!("after VMCALL {HC_INJECT_INTERRUPT} with IF=1: interrupt handler ran {} time(s)", IRQ_SEEN.load(Ordering::Relaxed));
+    // The same with IF = 0: the hypervisor waits for the interrupt window, which opens after
+    // STI and the one instruction STI blocks interrupts for (SDM Vol. 3C 26.7.5, Table 25-3).
+    // SAFETY: VMCALL; STI; NOP; NOP; CLI with RBX untouched; the injected vector has a gate.
+    unsafe {
+        asm!("lea rdx, [rip + 2f]", "mov [rip + GUEST_IRQ_EXPECT], rdx", "vmcall", "sti", "nop", "2: nop", "cli",
+            inout("rax") HC_INJECT_INTERRUPT => _, out("rdx") _, options(nostack))
+    };
+    gprintln!("after VMCALL {HC_INJECT_INTERRUPT} with IF=0, STI, NOP: interrupt handler ran {} time(s)", IRQ_SEEN.load(Ordering::Relaxed));
 
     gprintln!("VMCALL {HC_ADD} (40 + 2) = {}", vmcall(HC_ADD, 40, 2));
     gprintln!("halting");
@@ -122,12 +163,21 @@ extern "C" fn guest_on_ud(frame: *mut u64) {
     }
 }
 
+/// #BP handler: INT3 is a trap, the saved RIP is the next instruction.
+#[unsafe(no_mangle)]
+extern "C" fn guest_on_bp(frame: *mut u64) {
+    // SAFETY: `frame` points at the processor's interrupt stack frame (RIP first).
+    let rip = unsafe { frame.read() };
+    gprintln!("#BP delivered through the guest IDT, saved RIP is after the INT3: {}", rip == GUEST_AFTER_INT3.load(Ordering::Relaxed));
+    BP_SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Handler of the injected external interrupt.
 #[unsafe(no_mangle)]
 extern "C" fn guest_on_irq(frame: *mut u64) {
     // SAFETY: `frame` points at the interrupt stack frame: RIP, CS, RFLAGS, RSP, SS.
     let (rip, rflags) = unsafe { (frame.read(), frame.add(2).read()) };
-    let after = rip == GUEST_AFTER_VMCALL.load(Ordering::Relaxed);
-    gprintln!("vector {INJECTED_VECTOR:#x} delivered: saved RIP is after the VMCALL: {after}, saved RFLAGS.IF={}", (rflags & RFLAGS_IF) >> 9);
+    let expected = rip == GUEST_IRQ_EXPECT.load(Ordering::Relaxed);
+    gprintln!("vector {INJECTED_VECTOR:#x} delivered: saved RIP as expected: {expected}, saved RFLAGS.IF={}", (rflags & RFLAGS_IF) >> 9);
     IRQ_SEEN.fetch_add(1, Ordering::Relaxed);
 }

@@ -10,6 +10,7 @@ unsafe extern "C" {
     static __frames_start: u8;
     static __frames_end: u8;
     static __probe_page: u8;
+    static __exec_probe_page: u8;
 }
 
 /// The next free frame (0 = the pool's start, not yet read).
@@ -32,6 +33,11 @@ pub fn alloc() -> Result<HostPhys, OutOfFrames> {
     // SAFETY: the frame is inside the reserved pool, identity-mapped, and handed out once.
     unsafe { core::ptr::write_bytes(frame.as_mut_ptr::<u8>(), 0, PAGE_SIZE as usize) };
     Ok(frame)
+}
+
+/// The page below [`probe_page`], reserved for the guest's EPT execute-violation probe.
+pub fn exec_probe_page() -> HostPhys {
+    HostPhys::of(&raw const __exec_probe_page)
 }
 
 /// The page the linker script reserves just above the pool for the guest's EPT-violation

@@ -1,7 +1,7 @@
 //! VM exits as a Rust enum (SDM Vol. 3D Appendix C "VMX Basic Exit Reasons"), decoded from
 //! the exit-reason field (25.9.1 Table 25-18: bits 15:0 basic reason, bit 31 VM-entry
 //! failure) and the exit qualification where the handler needs it (28.2.1 "Basic VM-Exit
-//! Information", Tables 28-5 for I/O instructions and 28-7 for EPT violations).
+//! Information", Tables 28-3 for control-register accesses, 28-5 for I/O instructions and 28-7 for EPT violations).
 
 /// An I/O instruction exit's qualification (Table 28-5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,13 @@ pub enum Exit {
     },
     /// 2: the guest triple-faulted.
     TripleFault,
+    /// 7: interrupt window (the guest can take an interrupt now).
+    InterruptWindow,
+    /// 28: control-register access, with the qualification (Table 28-3).
+    CrAccess {
+        /// Exit qualification.
+        qual: u64,
+    },
     /// 10: CPUID.
     Cpuid,
     /// 12: HLT.
@@ -79,6 +86,10 @@ pub mod reason {
     pub const EXCEPTION_NMI: u16 = 0;
     /// Triple fault.
     pub const TRIPLE_FAULT: u16 = 2;
+    /// Interrupt window.
+    pub const INTERRUPT_WINDOW: u16 = 7;
+    /// Control-register access.
+    pub const CR_ACCESS: u16 = 28;
     /// CPUID.
     pub const CPUID: u16 = 10;
     /// HLT.
@@ -108,6 +119,8 @@ impl Exit {
         match reason as u16 {
             reason::EXCEPTION_NMI => Self::Exception { info },
             reason::TRIPLE_FAULT => Self::TripleFault,
+            reason::INTERRUPT_WINDOW => Self::InterruptWindow,
+            reason::CR_ACCESS => Self::CrAccess { qual },
             reason::CPUID => Self::Cpuid,
             reason::HLT => Self::Hlt,
             reason::VMCALL => Self::Vmcall,
@@ -124,6 +137,8 @@ impl Exit {
         match self {
             Self::Exception { .. } => (reason::EXCEPTION_NMI, "exception"),
             Self::TripleFault => (reason::TRIPLE_FAULT, "triple fault"),
+            Self::InterruptWindow => (reason::INTERRUPT_WINDOW, "interrupt window"),
+            Self::CrAccess { .. } => (reason::CR_ACCESS, "control-register access"),
             Self::Cpuid => (reason::CPUID, "CPUID"),
             Self::Hlt => (reason::HLT, "HLT"),
             Self::Vmcall => (reason::VMCALL, "VMCALL"),

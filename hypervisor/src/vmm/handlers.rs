@@ -39,9 +39,17 @@ pub const SIGNATURE: &[u8; 12] = b"hvcore-slice";
 const CPUID1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// CPUID.1:ECX bit 5: VMX (hidden from the guest: no nested VMX here).
 const CPUID1_ECX_VMX: u32 = 1 << 5;
-/// Table 28-7 bits 11:9: defined only with advanced VM-exit information for EPT violations
-/// (IA32_VMX_EPT_VPID_CAP bit 22), undefined otherwise; not printed.
-const EPT_QUAL_ADVANCED: u64 = 0b111 << 9;
+/// Table 28-7 bits that this transcript does not print because the SDM leaves them undefined
+/// here: bit 6 (undefined unless "mode-based execute control for EPT" is 1) and bits 11:9
+/// (undefined unless the processor reports advanced VM-exit information for EPT violations,
+/// IA32_VMX_EPT_VPID_CAP bit 22: hvbench's default profile does, Bochs's Ice Lake does not).
+const EPT_QUAL_UNDEFINED: u64 = (1 << 6) | (0b111 << 9);
+/// RFLAGS.IF.
+const RFLAGS_IF: u64 = 1 << 9;
+/// Interruptibility state bits 1:0: blocking by STI, by MOV SS (25.4.2 Table 25-3).
+const BLOCKING_STI_MOVSS: u32 = 0b11;
+/// CR4.VMXE.
+const CR4_VMXE: u64 = 1 << 13;
 /// Exit interruption information bit 12: NMI unblocking due to IRET (reserved in the
 /// VM-entry field, 27.2.1.3).
 const INTR_NMI_UNBLOCKING: u32 = 1 << 12;
@@ -60,6 +68,9 @@ pub enum Action {
 pub struct Vm {
     ept: Ept,
     probe: GuestPhys,
+    exec_probe: GuestPhys,
+    /// An interrupt waits for the guest's interrupt window.
+    pending_irq: bool,
     line: [u8; 120],
     line_len: usize,
     scratch: u64,
@@ -73,8 +84,8 @@ pub struct Vm {
 
 impl Vm {
     /// State for a guest with this EPT and probe page.
-    pub fn new(ept: Ept, probe: GuestPhys) -> Self {
-        Self { ept, probe, line: [0; 120], line_len: 0, scratch: 0, exits: 0, console_outs: 0, failed: false }
+    pub fn new(ept: Ept, probe: GuestPhys, exec_probe: GuestPhys) -> Self {
+        Self { ept, probe, exec_probe, pending_irq: false, line: [0; 120], line_len: 0, scratch: 0, exits: 0, console_outs: 0, failed: false }
     }
 }
 
@@ -87,7 +98,9 @@ pub fn dispatch(vm: &mut Vm, regs: &mut GuestRegs, exit: Exit) -> Action {
         Exit::Io(q) => io(vm, regs, q),
         Exit::EptViolation { qual, gpa } => ept_violation(vm, qual, gpa),
         Exit::Exception { info } => exception(info),
-        Exit::Vmcall => vmcall(regs),
+        Exit::Vmcall => vmcall(vm, regs),
+        Exit::InterruptWindow => interrupt_window(vm),
+        Exit::CrAccess { qual } => cr_access(vm, regs, qual),
         Exit::Hlt => {
             println!("exit 12 HLT len={}: the guest is done", len());
             Action::Stop
@@ -235,43 +248,109 @@ fn console_byte(vm: &mut Vm, b: u8) {
 
 fn ept_violation(vm: &mut Vm, qual: u64, gpa: u64) -> Action {
     let gla = exit_fields::GUEST_LINEAR.read().unwrap_or(0);
-    let shown = qual & !EPT_QUAL_ADVANCED;
+    let shown = qual & !EPT_QUAL_UNDEFINED;
     let access = ["read", "write", "fetch"].iter().enumerate().filter(|(i, _)| qual & (1 << i) != 0).map(|(_, s)| *s).next().unwrap_or("?");
     println!("exit 48 EPT violation qual={shown:#x} ({access}, gla valid: {}) gpa={gpa:#x} gla={gla:#x}", qual & (1 << 7) != 0);
     let page = GuestPhys(gpa).page();
-    if page != vm.probe {
-        println!("hv: EPT violation outside the probe page");
+    let (done, what) = if page == vm.probe {
+        (vm.ept.map_4k(page, HostPhys(page.0), RWX), "mapped")
+    } else if page == vm.exec_probe {
+        (vm.ept.protect_4k(page, RWX), "made executable")
+    } else {
+        println!("hv: EPT violation outside the probe pages");
         dump();
         vm.failed = true;
         return Action::Stop;
-    }
-    if let Err(e) = vm.ept.map_4k(page, HostPhys(page.0), RWX) {
-        println!("hv: cannot map {:#x}: {e:?}", page.0);
+    };
+    if let Err(e) = done {
+        println!("hv: cannot change the EPT at {:#x}: {e:?}", page.0);
         vm.failed = true;
         return Action::Stop;
     }
+    // 29.4.3.1: mappings derived from this EPTP may be cached; invalidate them.
     let _ = insn::invept_single(vm.ept.eptp());
-    println!("hv: mapped gpa {:#x} (RWX, WB); the guest retries the access", page.0);
+    println!("hv: {what} gpa {:#x} (RWX, WB); the guest retries the access", page.0);
     Action::Resume
 }
 
+/// An exception in the exception bitmap, reflected into the guest. For software exceptions
+/// (INT3, INTO) and privileged ones (INT1) the exit instruction length is defined (28.2.4)
+/// and must go into the VM-entry instruction length so that the guest's handler sees the
+/// return address after the instruction (27.6.1.1).
 fn exception(info: u32) -> Action {
     let vector = info & 0xFF;
-    let kind = (info >> 8) & 7;
-    println!("exit 0 exception info={info:#x} (vector {vector}, type {kind}): reflected into the guest");
+    let kind = info & (7 << 8);
+    let software = kind == INTR_TYPE_SW_EXCEPTION || kind == INTR_TYPE_PRIV_SW_EXCEPTION || kind == INTR_TYPE_SW_INTERRUPT;
+    if software {
+        let l = len();
+        println!("exit 0 exception info={info:#x} (vector {vector}, type {}) len={l}: reflected into the guest", kind >> 8);
+        let _ = control::ENTRY_INSTRUCTION_LEN.write(l as u32);
+    } else {
+        println!("exit 0 exception info={info:#x} (vector {vector}, type {}): reflected into the guest", kind >> 8);
+    }
     let error = if info & INTR_ERROR_CODE != 0 { exit_fields::INTERRUPTION_ERROR.read().ok() } else { None };
     inject(info, error);
     Action::Resume
 }
 
-fn vmcall(regs: &mut GuestRegs) -> Action {
+/// The external interrupt [`INJECTED_VECTOR`] at the next VM entry.
+fn inject_irq() {
+    let _ = control::ENTRY_INTERRUPTION_INFO.write(INTR_VALID | INTR_TYPE_EXTERNAL | INJECTED_VECTOR as u32);
+}
+
+/// Sets or clears interrupt-window exiting (25.6.2).
+fn interrupt_window_exiting(on: bool) {
+    let c = control::PROC_BASED.read().unwrap_or(0);
+    let _ = control::PROC_BASED.write(if on { c | PROC_INTERRUPT_WINDOW } else { c & !PROC_INTERRUPT_WINDOW });
+}
+
+/// The guest can take an interrupt now (26.7.5): inject the pending one.
+fn interrupt_window(vm: &mut Vm) -> Action {
+    interrupt_window_exiting(false);
+    if vm.pending_irq {
+        println!("exit 7 interrupt window: inject external interrupt {INJECTED_VECTOR:#x}");
+        vm.pending_irq = false;
+        inject_irq();
+    } else {
+        println!("exit 7 interrupt window: nothing pending");
+    }
+    Action::Resume
+}
+
+/// MOV to CR4 that would change a bit the host owns (26.1.3, Table 28-3): only CR4.VMXE is
+/// owned, and the guest may not set it (no nested VMX): the write is dropped.
+fn cr_access(vm: &mut Vm, regs: &GuestRegs, qual: u64) -> Action {
+    let (cr, access, gpr) = (qual & 0xF, (qual >> 4) & 3, ((qual >> 8) & 0xF) as usize);
+    if cr != 4 || access != 0 {
+        println!("exit 28 control-register access qual={qual:#x}: not handled");
+        dump();
+        vm.failed = true;
+        return Action::Stop;
+    }
+    let value = if gpr == 4 { guest::RSP.read().unwrap_or(0) } else { regs.gpr[gpr] };
+    println!("exit 28 control-register access len={} qual={qual:#x} (MOV to CR4 from GPR {gpr}), VMXE={}: write dropped", len(), (value & CR4_VMXE) >> 13);
+    skip();
+    Action::Resume
+}
+
+/// VMCALL: RAX is the function. [`HC_INJECT_INTERRUPT`] injects at once when the guest can
+/// take an interrupt (RFLAGS.IF = 1, no STI or MOV SS blocking: 27.2.1.3/27.3.1.5 require
+/// that for injecting an external interrupt), else waits for the interrupt window.
+fn vmcall(vm: &mut Vm, regs: &mut GuestRegs) -> Action {
     let f = regs.gpr[reg::RAX];
     let l = len();
     skip();
     match f {
         HC_INJECT_INTERRUPT => {
-            println!("exit 18 VMCALL len={l} rax={f}: inject external interrupt {INJECTED_VECTOR:#x}");
-            let _ = control::ENTRY_INTERRUPTION_INFO.write(INTR_VALID | INTR_TYPE_EXTERNAL | INJECTED_VECTOR as u32);
+            let open = guest::RFLAGS.read().unwrap_or(0) & RFLAGS_IF != 0 && guest::INTERRUPTIBILITY.read().unwrap_or(0) & BLOCKING_STI_MOVSS == 0;
+            if open {
+                println!("exit 18 VMCALL len={l} rax={f}: guest IF=1, inject external interrupt {INJECTED_VECTOR:#x} now");
+                inject_irq();
+            } else {
+                println!("exit 18 VMCALL len={l} rax={f}: guest IF=0, interrupt-window exiting on");
+                vm.pending_irq = true;
+                interrupt_window_exiting(true);
+            }
             regs.gpr[reg::RAX] = 0;
         }
         HC_ADD => {

@@ -33,8 +33,12 @@ pub const GUEST_VPID: u16 = 1;
 pub const MSR_READ_TRAPPED: u32 = 0x1B;
 /// An MSR whose writes are trapped (MSR bitmap, high write area): IA32_STAR.
 pub const MSR_WRITE_TRAPPED: u32 = 0xC000_0081;
-/// The exception vector in the exception bitmap: #UD.
-pub const TRAPPED_VECTOR: u32 = 6;
+/// #BP.
+pub const VECTOR_BP: u32 = 3;
+/// #UD.
+pub const VECTOR_UD: u32 = 6;
+/// The exception vectors in the exception bitmap.
+pub const TRAPPED_VECTORS: [u32; 2] = [VECTOR_BP, VECTOR_UD];
 
 /// CPUID.1:ECX bit 5: VMX.
 const CPUID1_ECX_VMX: u32 = 1 << 5;
@@ -107,10 +111,10 @@ pub fn run(spec: GuestSpec) -> Result<Vm, HvError> {
     insn::vmclear(vmcs).map_err(|e| HvError::Instruction("VMCLEAR", e))?;
     insn::vmptrld(vmcs).map_err(|e| HvError::Instruction("VMPTRLD", e))?;
     let built = setup::build(&caps, &spec)?;
-    println!("vmx: VMCS ready: 64-bit guest, EPT (4-level, WB) with gpa {:#x} left out, VPID {}", spec.probe.0, GUEST_VPID);
-    println!("vmx: traps: I/O port {CONSOLE_PORT:#x}, RDMSR {MSR_READ_TRAPPED:#x}, WRMSR {MSR_WRITE_TRAPPED:#x}, exception vector {TRAPPED_VECTOR}, HLT");
+    println!("vmx: VMCS ready: 64-bit guest, EPT (4-level, WB) with gpa {:#x} left out and gpa {:#x} not executable, VPID {}", spec.probe.0, spec.exec_probe.0, GUEST_VPID);
+    println!("vmx: traps: I/O port {CONSOLE_PORT:#x}, RDMSR {MSR_READ_TRAPPED:#x}, WRMSR {MSR_WRITE_TRAPPED:#x}, exception vectors {TRAPPED_VECTORS:?}, HLT, MOV to CR4.VMXE");
 
-    let mut vm = Vm::new(built.ept, spec.probe);
+    let mut vm = Vm::new(built.ept, spec.probe, spec.exec_probe);
     let mut regs = GuestRegs::default();
     let mut launched = false;
     println!("vmx: VMLAUNCH");

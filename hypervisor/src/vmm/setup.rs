@@ -5,9 +5,10 @@
 //! selector 0; bases canonical). The guest is a 64-bit guest at CPL 0 on the same page tables
 //! and GDT, with EPT translating guest-physical addresses 1:1 (except the probe page), VPID 1,
 //! HLT exiting, I/O bitmaps that trap one port, MSR bitmaps that trap a read of one MSR and a
-//! write of another, and an exception bitmap that traps #UD.
+//! write of another, an exception bitmap that traps #UD and #BP, and CR4.VMXE owned by the
+//! host (guest/host mask).
 
-use super::{CONSOLE_PORT, GUEST_VPID, MSR_READ_TRAPPED, MSR_WRITE_TRAPPED, TRAPPED_VECTOR};
+use super::{CONSOLE_PORT, GUEST_VPID, MSR_READ_TRAPPED, MSR_WRITE_TRAPPED, TRAPPED_VECTORS};
 use crate::boot::{CODE_SELECTOR, DATA_SELECTOR, TSS_SELECTOR};
 use crate::platform::addr::{GuestPhys, HostPhys};
 use crate::platform::cpu;
@@ -15,7 +16,7 @@ use crate::platform::frames::{self, OutOfFrames};
 use crate::platform::gdt::{TSS_SIZE, tss_base};
 use crate::vmx::caps::{Caps, Unsupported, fix_cr0, fix_cr4};
 use crate::vmx::controls::*;
-use crate::vmx::ept::{Ept, EptError, RWX, SIZE_2M};
+use crate::vmx::ept::{Ept, EptError, RW, RWX, SIZE_2M};
 use crate::vmx::fields::{control, guest, host};
 use crate::vmx::insn::VmFail;
 use crate::vmx::run;
@@ -58,6 +59,8 @@ pub struct GuestSpec {
     pub rsp: u64,
     /// The page left out of the EPT (the first access to it exits).
     pub probe: GuestPhys,
+    /// A page mapped read/write but not executable (the first fetch from it exits).
+    pub exec_probe: GuestPhys,
     /// Guest-physical memory identity-mapped by EPT: [0, ram).
     pub ram: u64,
 }
@@ -111,7 +114,7 @@ fn controls(caps: &Caps) -> Result<(), SetupError> {
     w!(control::PROC_BASED2, caps.proc2.adjust("secondary processor-based", PROC2_ENABLE_EPT | PROC2_ENABLE_VPID)?);
     w!(control::EXIT_CONTROLS, caps.exit.adjust("VM-exit", EXIT_HOST_64)?);
     w!(control::ENTRY_CONTROLS, caps.entry.adjust("VM-entry", ENTRY_IA32E_GUEST)?);
-    w!(control::EXCEPTION_BITMAP, 1u32 << TRAPPED_VECTOR);
+    w!(control::EXCEPTION_BITMAP, TRAPPED_VECTORS.iter().fold(0u32, |m, v| m | 1 << v));
     w!(control::PF_ERROR_MASK, 0);
     w!(control::PF_ERROR_MATCH, 0);
     w!(control::CR3_TARGET_COUNT, 0);
@@ -127,7 +130,8 @@ fn controls(caps: &Caps) -> Result<(), SetupError> {
 }
 
 /// The EPT: [0, ram) identity-mapped read/write/execute, 2-MiB pages except the 2 MiB around
-/// the probe page, which has 4-KiB pages and leaves the probe page out.
+/// the probe pages, which has 4-KiB pages, leaves the probe page out and maps the execute
+/// probe page without execute permission. Both probes must lie in that 2 MiB.
 fn ept(caps: &Caps, spec: &GuestSpec) -> Result<Ept, SetupError> {
     let missing = crate::vmx::caps::EPT_NEEDED & !caps.ept_vpid;
     if missing != 0 {
@@ -141,7 +145,8 @@ fn ept(caps: &Caps, spec: &GuestSpec) -> Result<Ept, SetupError> {
             let mut page = gpa;
             while page < gpa + SIZE_2M {
                 if page != spec.probe.0 {
-                    ept.map_4k(GuestPhys(page), HostPhys(page), RWX)?;
+                    let perms = if page == spec.exec_probe.0 { RW } else { RWX };
+                    ept.map_4k(GuestPhys(page), HostPhys(page), perms)?;
                 }
                 page += 4096;
             }

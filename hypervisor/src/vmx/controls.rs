@@ -3,6 +3,8 @@
 //! VM-exit controls; 25.8.1 Table 25-15 VM-entry controls), and the interruption-information
 //! format (25.8.3 Table 25-17).
 
+/// Primary processor-based: interrupt-window exiting (bit 2).
+pub const PROC_INTERRUPT_WINDOW: u32 = 1 << 2;
 /// Primary processor-based: HLT exiting (bit 7).
 pub const PROC_HLT_EXITING: u32 = 1 << 7;
 /// Primary processor-based: use I/O bitmaps (bit 25).
@@ -28,5 +30,9 @@ pub const INTR_ERROR_CODE: u32 = 1 << 11;
 pub const INTR_TYPE_EXTERNAL: u32 = 0 << 8;
 /// Interruption type: hardware exception.
 pub const INTR_TYPE_HW_EXCEPTION: u32 = 3 << 8;
+/// Interruption type: software interrupt (INT n).
+pub const INTR_TYPE_SW_INTERRUPT: u32 = 4 << 8;
+/// Interruption type: privileged software exception (INT1).
+pub const INTR_TYPE_PRIV_SW_EXCEPTION: u32 = 5 << 8;
 /// Interruption type: software exception (INT3, INTO).
 pub const INTR_TYPE_SW_EXCEPTION: u32 = 6 << 8;

@@ -11,6 +11,8 @@ use crate::platform::frames::{self, OutOfFrames};
 
 /// Read, write and execute.
 pub const RWX: u64 = 0b111;
+/// Read and write, no execute.
+pub const RW: u64 = 0b011;
 /// Memory type write-back (29.3.7).
 const MEMTYPE_WB: u64 = 6;
 /// A PDE that maps a 2-MiB page.
@@ -105,6 +107,21 @@ impl Ept {
             return Err(EptError::Misaligned(gpa));
         }
         self.set_leaf(gpa, 2, hpa.0 | (perms & RWX) | MEMTYPE_WB << 3 | LEAF_2M)
+    }
+
+    /// Sets the permissions of the 4-KiB mapping at `gpa` (which must exist) to `perms`.
+    pub fn protect_4k(&mut self, gpa: GuestPhys, perms: u64) -> Result<(), EptError> {
+        let table = self.table(gpa, 1)?;
+        let e = entry(table, index(gpa, 1));
+        // SAFETY: `e` points into a pool frame this structure owns.
+        unsafe {
+            let v = e.read_volatile();
+            if v & RWX == 0 {
+                return Err(EptError::Conflict(gpa));
+            }
+            e.write_volatile((v & !RWX) | (perms & RWX));
+        }
+        Ok(())
     }
 
     /// Maps the 4-KiB page at `gpa` to `hpa`, write-back, with permissions `perms`.
