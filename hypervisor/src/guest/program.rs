@@ -12,7 +12,7 @@ const IA32_FS_BASE: u32 = 0xC000_0100;
 /// Where the guest writes in the probe page.
 const PROBE_OFFSET: u64 = 0x10;
 /// The value written there.
-const PROBE_VALUE: u64 = 0x5EED_0F_EA7_C0FFEE;
+const PROBE_VALUE: u64 = 0x05EE_D0FE_A7C0_FFEE;
 /// RFLAGS.IF.
 const RFLAGS_IF: u64 = 1 << 9;
 

@@ -107,10 +107,20 @@ pub fn run(spec: GuestSpec) -> Result<Vm, HvError> {
     let vmxon_region = vmx_region(caps.revision)?;
     insn::vmxon(vmxon_region).map_err(|e| HvError::Instruction("VMXON", e))?;
     println!("vmx: VMXON done");
+    let ran = run_guest(&caps, spec);
+    let off = insn::vmxoff();
+    let vm = ran?;
+    off.map_err(|e| HvError::Instruction("VMXOFF", e))?;
+    println!("vmx: VMXOFF done");
+    Ok(vm)
+}
+
+/// In VMX operation: builds the VMCS, runs the guest until it stops, clears the VMCS.
+fn run_guest(caps: &Caps, spec: GuestSpec) -> Result<Vm, HvError> {
     let vmcs = vmx_region(caps.revision)?;
     insn::vmclear(vmcs).map_err(|e| HvError::Instruction("VMCLEAR", e))?;
     insn::vmptrld(vmcs).map_err(|e| HvError::Instruction("VMPTRLD", e))?;
-    let built = setup::build(&caps, &spec)?;
+    let built = setup::build(caps, &spec)?;
     println!("vmx: VMCS ready: 64-bit guest, EPT (4-level, WB) with gpa {:#x} left out and gpa {:#x} not executable, VPID {}", spec.probe.0, spec.exec_probe.0, GUEST_VPID);
     println!("vmx: traps: I/O port {CONSOLE_PORT:#x}, RDMSR {MSR_READ_TRAPPED:#x}, WRMSR {MSR_WRITE_TRAPPED:#x}, exception vectors {TRAPPED_VECTORS:?}, HLT, MOV to CR4.VMXE");
 
@@ -138,7 +148,5 @@ pub fn run(spec: GuestSpec) -> Result<Vm, HvError> {
         }
     }
     insn::vmclear(vmcs).map_err(|e| HvError::Instruction("VMCLEAR", e))?;
-    insn::vmxoff().map_err(|e| HvError::Instruction("VMXOFF", e))?;
-    println!("vmx: VMXOFF done");
     Ok(vm)
 }

@@ -103,7 +103,7 @@ impl Ept {
 
     /// Maps the 2-MiB page at `gpa` to `hpa`, write-back, with permissions `perms`.
     pub fn map_2m(&mut self, gpa: GuestPhys, hpa: HostPhys, perms: u64) -> Result<(), EptError> {
-        if gpa.0 % SIZE_2M != 0 || hpa.0 % SIZE_2M != 0 {
+        if !gpa.0.is_multiple_of(SIZE_2M) || !hpa.0.is_multiple_of(SIZE_2M) {
             return Err(EptError::Misaligned(gpa));
         }
         self.set_leaf(gpa, 2, hpa.0 | (perms & RWX) | MEMTYPE_WB << 3 | LEAF_2M)
@@ -126,7 +126,7 @@ impl Ept {
 
     /// Maps the 4-KiB page at `gpa` to `hpa`, write-back, with permissions `perms`.
     pub fn map_4k(&mut self, gpa: GuestPhys, hpa: HostPhys, perms: u64) -> Result<(), EptError> {
-        if gpa.0 % 4096 != 0 || hpa.0 % 4096 != 0 {
+        if !gpa.0.is_multiple_of(4096) || !hpa.0.is_multiple_of(4096) {
             return Err(EptError::Misaligned(gpa));
         }
         self.set_leaf(gpa, 1, hpa.0 | (perms & RWX) | MEMTYPE_WB << 3)
