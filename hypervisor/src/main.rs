@@ -41,6 +41,7 @@ pub extern "C" fn hv_main(magic: u32, _info: u32) -> ! {
         power_off(FAILURE);
     }
     platform::gdt::load_tss();
+    platform::idt::install();
     // No external interrupts: mask both 8259As (the guest enables IF only around the
     // injected interrupt, which the hypervisor makes itself).
     platform::cpu::outb(0x21, 0xFF);
