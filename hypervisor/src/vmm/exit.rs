@@ -110,8 +110,8 @@ pub mod reason {
 pub const ENTRY_FAILURE: u32 = 1 << 31;
 
 impl Exit {
-    /// Decodes an exit from the exit-reason field and the fields its reason needs, read
-    /// through `read` (qualification, interruption information, guest-physical address).
+    /// Decodes an exit from the exit-reason field and the fields its reason needs
+    /// (qualification, VM-exit interruption information, guest-physical address).
     pub fn decode(reason: u32, qual: u64, info: u32, gpa: u64) -> Self {
         if reason & ENTRY_FAILURE != 0 {
             return Self::Other { reason, qual };
