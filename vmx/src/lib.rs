@@ -81,6 +81,12 @@ pub(crate) struct Ctx {
     pub msr_bitmap: u64,
     pub tsc_offset: u64,
     pub vpid: u16,
+    /// Monitor trap flag: `Cpu::steps` right after VM entry; a boundary with more steps done
+    /// ends with an MTF VM exit (SDM 26.5.2 "Monitor Trap Flag").
+    pub mtf_base: u64,
+    /// VMX-preemption timer: the value of `Cpu::cycles >> rate` at which it reaches zero (SDM
+    /// 26.5.1 "VMX-Preemption Timer").
+    pub timer_deadline: Option<u64>,
 }
 
 impl Vmx {
