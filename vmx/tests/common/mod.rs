@@ -10,6 +10,7 @@
 
 /// A conformance case: a default-profile run with a valid 64-bit guest; `fields` edits the
 /// VMCS, `guest` is the guest program, `expect` checks the result against the SDM.
+#[allow(unused_macros)]
 macro_rules! vmx_test {
     ($(#[$m:meta])* $name:ident, fields: $fields:expr, guest: $guest:expr, expect: $expect:expr) => {
         $(#[$m])*
