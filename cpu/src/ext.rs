@@ -252,6 +252,9 @@ pub trait Extension {
 
     /// The extension as `Any`, so its owner can inspect its state.
     fn as_any(&self) -> &dyn std::any::Any;
+
+    /// The extension as mutable `Any`, so its owner can configure it.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl Exec<'_> {
