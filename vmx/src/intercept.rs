@@ -1,9 +1,12 @@
 //! What VMX non-root operation turns into VM exits (SDM Vol. 3C 26.1 "Instructions That Cause
 //! VM Exits", 26.1.2 "Instructions That Cause VM Exits Unconditionally", 26.1.3 "Instructions
 //! That Cause VM Exits Conditionally", 26.2 "Other Causes of VM Exits", 26.3 "Changes to
-//! Instruction Behavior in VMX Non-Root Operation"), with each exit's qualification
+//! Instruction Behavior in VMX Non-Root Operation", 26.4.2 "Treatment of Task Switches",
+//! 26.5.1 "VMX-Preemption Timer", 26.5.2 "Monitor Trap Flag"), with each exit's qualification
 //! (28.2.1 "Basic VM-Exit Information": tables "Exit Qualification for Control-Register
-//! Accesses" and "Exit Qualification for I/O Instructions"; 29.3.3 for EPT).
+//! Accesses", "Exit Qualification for MOV DR", "Exit Qualification for Task Switches" and "Exit
+//! Qualification for I/O Instructions"; 28.2.5 for the INS/OUTS instruction information;
+//! 29.3.3 for EPT).
 
 use crate::controls::{intr, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
 use crate::exit::{idt_vectoring_of, reason, ExitInfo};
@@ -113,8 +116,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, if source == 3 { 0 } else { len }) })
         }
         Intercept::Boundary => {
-            // A pending MTF VM exit has priority over an expired preemption timer (SDM 26.7
-            // ... "Pending MTF VM exits"); both are checked before the next instruction.
+            // Before the next instruction: a pending MTF VM exit (SDM 26.5.2 "Monitor Trap
+            // Flag": after an instruction or an event delivery) comes before an expired
+            // VMX-preemption timer (26.5.1, which counts down from VM entry).
             if c.proc.contains(ProcCtls::MONITOR_TRAP_FLAG) && x.cpu.steps > c.mtf_base {
                 return exit(vmx, x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0));
             }
