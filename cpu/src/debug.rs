@@ -36,6 +36,8 @@ pub(crate) struct DebugArm {
     pub hits: u8,
     /// DR6 bits of traps held back by a MOV SS/POP SS shadow.
     pub pending: u64,
+    /// The extension asked for [`crate::ext::Intercept::Boundary`] before each instruction.
+    pub boundary: bool,
 }
 
 /// The enable bits, R/W field and length of breakpoint `n` in DR7.
@@ -64,7 +66,16 @@ impl Cpu {
         let d = &mut self.debug;
         d.code = code;
         d.data = data;
-        d.armed = code || data || d.pending != 0;
+        d.armed = code || data || d.pending != 0 || d.boundary;
+    }
+
+    /// Asks for (or stops asking for) [`crate::ext::Intercept::Boundary`] before every
+    /// instruction in VMX non-root operation. It sends execution down the one-instruction
+    /// slow path, so the extension turns it on only while it needs it (monitor trap flag,
+    /// VMX-preemption timer).
+    pub fn set_boundary_hook(&mut self, on: bool) {
+        self.debug.boundary = on;
+        self.refresh_debug();
     }
 }
 
@@ -117,6 +128,10 @@ impl Exec<'_> {
     #[cold]
     #[inline(never)]
     pub(crate) fn step_debug(&mut self) {
+        if self.cpu.debug.boundary && self.cpu.vmx_non_root && self.intercept(crate::ext::Intercept::Boundary, 0).is_err() {
+            // A VM exit happened at this boundary: the host runs now.
+            return;
+        }
         let pre = self.cpu.state.rflags;
         let rf = pre & flags::RF != 0;
         // RF suppresses instruction breakpoints for this instruction and is cleared once it

@@ -308,6 +308,10 @@ impl Exec<'_> {
             return Err(Exception::np(vec as u32 * 8 + 2 + ext).into());
         }
         if typ == systype::TASK_GATE {
+            if self.cpu.vmx_non_root {
+                // SDM Vol. 3C 26.4.2: a task gate in the IDT exits (reason 9, source 3).
+                self.intercept(crate::ext::Intercept::TaskSwitch { len: 0, selector: (lo >> 16) as u16, source: 3 }, 0)?;
+            }
             return Err(Fault::Unsupported(&"task gate in the IDT (task switching is not implemented yet)"));
         }
         Ok((lo, hi))

@@ -60,7 +60,8 @@ pub enum Intercept {
         /// The TSC value the core computed.
         tsc: u64,
     },
-    /// RDMSR of ECX (after the CPL check).
+    /// RDMSR of ECX (after the CPL check). A non-exiting answer is added to the value read
+    /// when ECX is IA32_TIME_STAMP_COUNTER (10H): the TSC offset of VMX non-root operation.
     Rdmsr {
         /// Instruction length.
         len: u8,
@@ -111,6 +112,76 @@ pub enum Intercept {
         /// The register's actual value.
         value: u64,
     },
+    /// INVD (after the CPL check): exits unconditionally.
+    Invd {
+        /// Instruction length.
+        len: u8,
+    },
+    /// XSETBV (after the CR4.OSXSAVE and CPL checks): exits unconditionally.
+    Xsetbv {
+        /// Instruction length.
+        len: u8,
+    },
+    /// INS or OUTS (after the IOPL / TSS-bitmap check, before any memory access).
+    StringIo {
+        /// Instruction length.
+        len: u8,
+        /// Port (DX).
+        port: u16,
+        /// Access size in bytes (1, 2, 4).
+        size: u8,
+        /// INS (true) or OUTS.
+        input: bool,
+        /// A REP prefix is present.
+        rep: bool,
+        /// Address size: 0 16-bit, 1 32-bit, 2 64-bit.
+        addr_size: u8,
+        /// The memory operand's segment (ES for INS; DS or the override for OUTS), as
+        /// `SegReg as u8`.
+        seg: u8,
+        /// The linear address of the memory operand (segment base + rSI/rDI).
+        la: u64,
+    },
+    /// CLTS (after the CPL check). A non-exiting answer: 1 = clear CR0.TS, 0 = leave it.
+    Clts {
+        /// Instruction length.
+        len: u8,
+    },
+    /// LMSW (after the CPL check and the operand read). A non-exiting answer is the source
+    /// value to apply (bits the hypervisor owns replaced by their current CR0 value).
+    Lmsw {
+        /// Instruction length.
+        len: u8,
+        /// The 16-bit source operand.
+        value: u16,
+        /// The linear address of a memory operand (None: register operand).
+        la: Option<u64>,
+    },
+    /// MOV to/from DRn (after the #UD and CPL checks, before the general-detect check).
+    MovDr {
+        /// Instruction length.
+        len: u8,
+        /// Debug register number as encoded (0-7).
+        dr: u8,
+        /// General register number.
+        gpr: u8,
+        /// MOV to DR (true) or from DR.
+        to_dr: bool,
+    },
+    /// An attempt to switch tasks (after the checks that precede the switch: gate or TSS
+    /// descriptor privilege, type, presence, limit). `source`: 0 CALL, 1 IRET, 2 JMP, 3 task
+    /// gate in the IDT.
+    TaskSwitch {
+        /// Instruction length (CALL/JMP/IRET/INT n; 0 for an exception or interrupt).
+        len: u8,
+        /// The selector of the new task's TSS (or of the task gate's TSS).
+        selector: u16,
+        /// The source of the switch.
+        source: u8,
+    },
+    /// An instruction boundary on the slow path, before the next instruction, asked for with
+    /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer).
+    Boundary,
     /// An exception about to be delivered through the guest IDT (after the double-fault
     /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
     Exception {
@@ -181,6 +252,9 @@ pub trait Extension {
 
     /// The extension as `Any`, so its owner can inspect its state.
     fn as_any(&self) -> &dyn std::any::Any;
+
+    /// The extension as mutable `Any`, so its owner can configure it.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl Exec<'_> {

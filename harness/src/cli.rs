@@ -77,6 +77,12 @@ pub struct RunArgs {
     /// FILE, one line each. Example: --trace run.trace
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// At the end of the run, print each vCPU's current VMCS to standard error: every field
+    /// with its name, encoding and value, controls decoded into bit names, exit reason and
+    /// event information decoded; before it, the VMCS as each failed VM entry (VMfailValid or
+    /// VM-entry failure) left it, up to 8 per vCPU. Example: --dump-vmcs
+    #[arg(long)]
+    pub dump_vmcs: bool,
 }
 
 /// Parses "4096", "64K", "128M", "2G" (binary units; an optional trailing "iB"/"B").
@@ -169,6 +175,13 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
         ..MachineConfig::default()
     };
     let mut m = Machine::new(cfg).map_err(|e| UserError(e.to_string(), exit_status::BAD_OPTION))?;
+    if args.dump_vmcs {
+        for c in m.cpus.iter_mut() {
+            if let Some(v) = hvbench_vmx::state_mut(c) {
+                v.dump_failures = true;
+            }
+        }
+    }
     m.load_multiboot(&kernel_path, &image, &args.append, &modules)
         .map_err(|e| UserError(e.to_string(), exit_status::BAD_IMAGE))?;
     let outcome = m.run();
@@ -206,5 +219,28 @@ fn run(args: RunArgs) -> Result<i32, UserError> {
         }
         _ => {}
     }
+    if args.dump_vmcs {
+        eprint!("{}", vmcs_dumps(&m));
+    }
     Ok(outcome.exit_status())
+}
+
+/// `--dump-vmcs`: the failed-entry dumps and the current VMCS of each vCPU.
+fn vmcs_dumps(m: &Machine) -> String {
+    let mut out = String::new();
+    for (i, c) in m.cpus.iter().enumerate() {
+        let Some(v) = hvbench_vmx::state(c) else { continue };
+        for d in &v.failure_dumps {
+            out.push_str(&format!("vCPU {i}: {d}"));
+        }
+        match (v.in_vmx, v.current) {
+            (false, _) => out.push_str(&format!("vCPU {i}: not in VMX operation\n")),
+            (true, None) => out.push_str(&format!("vCPU {i}: in VMX operation, no current VMCS\n")),
+            (true, Some(a)) => {
+                let read = |pa: u64| m.mem.read_le(hvbench_mmu::PhysAddr(pa), 8).unwrap_or(0);
+                out.push_str(&format!("vCPU {i}: current {}", hvbench_vmx::dump::vmcs(a, &v.profile, read)));
+            }
+        }
+    }
+    out
 }

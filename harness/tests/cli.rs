@@ -165,3 +165,24 @@ fn cpu_profiles_are_selectable() {
     let o = hvbench(&["run", &hello(), "--cpu", "pentium"]);
     assert!(stderr(&o).contains("available: default, no-ept"), "{}", stderr(&o));
 }
+
+#[test]
+fn dump_vmcs_prints_the_failed_entry_and_the_current_vmcs() {
+    // The vmfail kernel enters VMX operation and VMLAUNCHes an empty VMCS: VMfailValid(7)
+    // (SDM Vol. 3C 27.2.1.1, pin-based default1 bits 0). --dump-vmcs shows the VMCS as the
+    // failure left it, then the current VMCS at the end, with names and decoded fields.
+    let Some(elf) = common::assemble("kernels/vmfail.S", "0x100000") else { return };
+    let o = hvbench(&["run", elf.to_str().unwrap(), "--dump-vmcs", "--max-instructions", "1000000"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "vm-instruction error=00000007\n", "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("vCPU 0: VMLAUNCH failed: VMfailValid(7): pin-based VM-execution controls"), "{e}");
+    assert!(e.contains("vCPU 0: current VMCS at "), "{e}");
+    assert_eq!(e.matches("VM_INSTRUCTION_ERROR").count(), 2, "one failure dump and the final dump: {e}");
+    assert!(e.contains("    VM_INSTRUCTION_ERROR               0x4400 = 0x7"), "{e}");
+    assert!(e.contains("PIN_BASED_CONTROLS                 0x4000 = 0x0  [none]"), "{e}");
+    assert!(e.contains("  guest-state fields:") && e.contains("GUEST_RIP") && e.contains("HOST_RIP"), "{e}");
+    assert!(e.contains("launch state clear"), "{e}");
+    // Without the flag: no dump.
+    let o = hvbench(&["run", elf.to_str().unwrap(), "--max-instructions", "1000000"]);
+    assert!(!stderr(&o).contains("VM_INSTRUCTION_ERROR"), "{}", stderr(&o));
+}

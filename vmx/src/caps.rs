@@ -11,11 +11,14 @@
 //! - `no-ept`: an older core without EPT, unrestricted guest or VMWRITE to exit-information
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
+//! Both profiles also offer: the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
+//! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, and INS/OUTS
+//! exit information (IA32_VMX_BASIC bit 54).
+//!
 //! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
-//! shadowing, PML, #VE, VM functions, the preemption timer, virtual NMIs, MTF, NMI-window
-//! exiting, MOV-DR / descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD
-//! exiting, SMM dual-monitor treatment, Intel PT in VMX, INS/OUTS instruction information
-//! (IA32_VMX_BASIC bit 54: INS/OUTS do not exit yet).
+//! shadowing, PML, #VE, VM functions, virtual NMIs and NMI-window exiting (which requires
+//! them), descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
+//! SMM dual-monitor treatment, Intel PT in VMX.
 
 use crate::controls::{EntryCtls, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
 use hvbench_mmu::ept::EptCaps;
@@ -148,7 +151,7 @@ impl Profile {
     pub const NAMES: [&'static str; 2] = ["default", "no-ept"];
 
     fn build(name: &'static str, proc2: ProcCtls2, ept_vpid_cap: u64, vmwrite_any: bool) -> Self {
-        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING;
+        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING | PinCtls::PREEMPTION_TIMER;
         let proc = ProcCtls::INTERRUPT_WINDOW_EXITING
             | ProcCtls::USE_TSC_OFFSETTING
             | ProcCtls::HLT_EXITING
@@ -158,8 +161,10 @@ impl Profile {
             | ProcCtls::CR3_STORE_EXITING
             | ProcCtls::CR8_LOAD_EXITING
             | ProcCtls::CR8_STORE_EXITING
+            | ProcCtls::MOV_DR_EXITING
             | ProcCtls::UNCONDITIONAL_IO_EXITING
             | ProcCtls::USE_IO_BITMAPS
+            | ProcCtls::MONITOR_TRAP_FLAG
             | ProcCtls::USE_MSR_BITMAPS
             | ProcCtls::ACTIVATE_SECONDARY_CONTROLS;
         let exit = ExitCtls::SAVE_DEBUG_CONTROLS
@@ -168,13 +173,15 @@ impl Profile {
             | ExitCtls::SAVE_PAT
             | ExitCtls::LOAD_PAT
             | ExitCtls::SAVE_EFER
-            | ExitCtls::LOAD_EFER;
+            | ExitCtls::LOAD_EFER
+            | ExitCtls::SAVE_PREEMPTION_TIMER;
         let entry = EntryCtls::LOAD_DEBUG_CONTROLS | EntryCtls::IA32E_MODE_GUEST | EntryCtls::LOAD_PAT | EntryCtls::LOAD_EFER;
         // MISC (SDM A.6): bit 5 (VM exits store EFER.LMA into "IA-32e mode guest", required
         // with unrestricted guest), bits 8:6 activity states HLT, shutdown, wait-for-SIPI,
         // bits 24:16 = 4 CR3-target values, bits 27:25 = 0 (512 MSRs per list), bit 29
-        // VMWRITE to any supported field. Preemption-timer rate (4:0) 0: no timer.
-        let misc = (1 << 5) | (0b111 << 6) | (4 << 16) | if vmwrite_any { 1 << 29 } else { 0 };
+        // VMWRITE to any supported field. Bits 4:0: the VMX-preemption timer counts down by 1
+        // each time TSC bit 5 changes (every 32 TSC ticks, SDM 26.5.1).
+        let misc = PREEMPTION_TIMER_RATE as u64 | (1 << 5) | (0b111 << 6) | (4 << 16) | if vmwrite_any { 1 << 29 } else { 0 };
         Self {
             name,
             pin: Allowed { must1: default1::PIN, may1: default1::PIN | pin.bits() },
@@ -191,9 +198,14 @@ impl Profile {
     }
 
     /// IA32_VMX_BASIC (SDM A.1): revision id, region size 4096 (bits 44:32), WB memory type
-    /// (bits 53:50 = 6), TRUE controls available (bit 55).
+    /// (bits 53:50 = 6), INS/OUTS exit information (bit 54), TRUE controls available (bit 55).
     pub fn basic(&self) -> u64 {
-        VMCS_REVISION as u64 | (4096u64 << 32) | (6u64 << 50) | (1u64 << 55)
+        VMCS_REVISION as u64 | (4096u64 << 32) | (6u64 << 50) | (1u64 << 54) | (1u64 << 55)
+    }
+
+    /// IA32_VMX_MISC bits 4:0: the preemption timer ticks when TSC bit (this value) changes.
+    pub fn preemption_timer_rate(&self) -> u32 {
+        (self.misc & 0x1f) as u32
     }
 
     /// Whether a secondary control may be 1.
@@ -278,6 +290,9 @@ impl Profile {
         512 * (((self.misc >> 25) & 7) as u32 + 1)
     }
 }
+
+/// IA32_VMX_MISC bits 4:0 of every profile.
+pub const PREEMPTION_TIMER_RATE: u32 = 5;
 
 /// INVVPID supported (bit 32) with individual-address, single-context, all-context and
 /// single-context-retaining-globals types (bits 40-43).

@@ -16,7 +16,8 @@ bitflags! {
         const NMI_EXITING = 1 << 3;
         /// Bit 5: virtual NMIs (not offered).
         const VIRTUAL_NMIS = 1 << 5;
-        /// Bit 6: activate VMX-preemption timer (not offered).
+        /// Bit 6: activate the VMX-preemption timer (counts down in non-root operation at the
+        /// rate of IA32_VMX_MISC bits 4:0; exit reason 52 at zero).
         const PREEMPTION_TIMER = 1 << 6;
         /// Bit 7: process posted interrupts (not offered).
         const POSTED_INTERRUPTS = 1 << 7;
@@ -47,13 +48,16 @@ bitflags! {
         const CR8_STORE_EXITING = 1 << 20;
         /// Bit 21: use TPR shadow (not offered).
         const USE_TPR_SHADOW = 1 << 21;
-        /// Bit 22: NMI-window exiting (not offered).
+        /// Bit 22: NMI-window exiting (not offered: it requires virtual NMIs).
         const NMI_WINDOW_EXITING = 1 << 22;
+        /// Bit 23: MOV DR exits.
+        const MOV_DR_EXITING = 1 << 23;
         /// Bit 24: every I/O instruction exits (ignored with "use I/O bitmaps").
         const UNCONDITIONAL_IO_EXITING = 1 << 24;
         /// Bit 25: the I/O bitmaps decide which ports exit.
         const USE_IO_BITMAPS = 1 << 25;
-        /// Bit 27: monitor trap flag (not offered).
+        /// Bit 27: monitor trap flag (exit reason 37 at the boundary after each instruction or
+        /// event delivery).
         const MONITOR_TRAP_FLAG = 1 << 27;
         /// Bit 28: the MSR bitmaps decide which RDMSR/WRMSR exit.
         const USE_MSR_BITMAPS = 1 << 28;
@@ -99,6 +103,8 @@ bitflags! {
         const SAVE_EFER = 1 << 20;
         /// Bit 21: load IA32_EFER.
         const LOAD_EFER = 1 << 21;
+        /// Bit 22: save the VMX-preemption timer value.
+        const SAVE_PREEMPTION_TIMER = 1 << 22;
     }
 }
 

@@ -23,10 +23,14 @@ pub mod reason {
     pub const TRIPLE_FAULT: u32 = 2;
     /// Interrupt window.
     pub const INTERRUPT_WINDOW: u32 = 7;
+    /// Task switch.
+    pub const TASK_SWITCH: u32 = 9;
     /// CPUID.
     pub const CPUID: u32 = 10;
     /// HLT.
     pub const HLT: u32 = 12;
+    /// INVD.
+    pub const INVD: u32 = 13;
     /// INVLPG.
     pub const INVLPG: u32 = 14;
     /// RDTSC.
@@ -53,6 +57,8 @@ pub mod reason {
     pub const VMXON: u32 = 27;
     /// Control-register accesses.
     pub const CR_ACCESS: u32 = 28;
+    /// MOV DR.
+    pub const MOV_DR: u32 = 29;
     /// I/O instruction.
     pub const IO: u32 = 30;
     /// RDMSR.
@@ -63,6 +69,8 @@ pub mod reason {
     pub const INVALID_GUEST_STATE: u32 = 33;
     /// VM-entry failure due to MSR loading.
     pub const MSR_LOADING: u32 = 34;
+    /// Monitor trap flag.
+    pub const MONITOR_TRAP_FLAG: u32 = 37;
     /// EPT violation.
     pub const EPT_VIOLATION: u32 = 48;
     /// EPT misconfiguration.
@@ -71,8 +79,12 @@ pub mod reason {
     pub const INVEPT: u32 = 50;
     /// RDTSCP.
     pub const RDTSCP: u32 = 51;
+    /// VMX-preemption timer expired.
+    pub const PREEMPTION_TIMER: u32 = 52;
     /// INVVPID.
     pub const INVVPID: u32 = 53;
+    /// XSETBV.
+    pub const XSETBV: u32 = 55;
     /// VMFUNC.
     pub const VMFUNC: u32 = 59;
     /// Bit 31 of the exit-reason field: VM-entry failure.
@@ -129,6 +141,7 @@ impl Vmx {
         let Some(ctx) = self.ctx.take() else { return };
         let v = ctx.vmcs;
         let guest_rip = x.cpu.state.rip;
+        x.cpu.set_boundary_hook(false);
         // 28.2: exit information.
         v.write(x, enc::EXIT_REASON, info.reason as u64);
         v.write(x, enc::EXIT_QUALIFICATION, info.qualification);
@@ -240,6 +253,13 @@ impl Vmx {
         }
         v.write(x, enc::GUEST_INTERRUPTIBILITY, intr_state);
         v.write(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
+        // 28.3.4 "Saving Non-Register State": the timer's remaining value (0 when it expired).
+        if let Some(deadline) = ctx.timer_deadline
+            && ctx.exit.contains(ExitCtls::SAVE_PREEMPTION_TIMER)
+        {
+            let now = x.cpu.cycles >> self.profile.preemption_timer_rate();
+            v.write(x, enc::PREEMPTION_TIMER_VALUE, deadline.saturating_sub(now) & 0xffff_ffff);
+        }
         if self.profile.has2(crate::controls::ProcCtls2::ENABLE_EPT) {
             let p = x.cpu.state.cr4 & hvbench_cpu::regs::cr4::PAE != 0 && s.cr0 & cr0::PG != 0 && s.efer & efer::LMA == 0;
             if p && ctx.proc2.contains(crate::controls::ProcCtls2::ENABLE_EPT) {

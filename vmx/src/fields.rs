@@ -233,7 +233,7 @@ fields! {
     GUEST_ACTIVITY_STATE = 0x4826, W32, Guest, Base;
     GUEST_SMBASE = 0x4828, W32, Guest, Base;
     GUEST_SYSENTER_CS = 0x482a, W32, Guest, Base;
-    PREEMPTION_TIMER_VALUE = 0x482e, W32, Guest, NotOffered;
+    PREEMPTION_TIMER_VALUE = 0x482e, W32, Guest, Base;
     HOST_SYSENTER_CS = 0x4c00, W32, Host, Base;
     CR0_GUEST_HOST_MASK = 0x6000, Natural, Control, Base;
     CR4_GUEST_HOST_MASK = 0x6002, Natural, Control, Base;

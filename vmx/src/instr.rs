@@ -17,7 +17,6 @@ use hvbench_cpu::regs::{cr0, cr4, efer};
 use hvbench_cpu::segment::SegReg;
 use hvbench_cpu::{flags, Exception, Exec};
 use hvbench_mmu::tlb::{InveptType, InvvpidType};
-use hvbench_mmu::PhysAddr;
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
 /// VM-instruction error numbers (SDM Table 31-1).
@@ -323,10 +322,22 @@ fn vmlaunch(vmx: &mut Vmx, x: &mut Exec<'_>, launch: bool) -> Result<()> {
         }
         EntryOutcome::FailValid(n, e) => {
             fail(vmx, x, mnemonic, n, e.message);
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VMfailValid({n}): {}", e.message));
             Ok(())
         }
         // The host resumes at host RIP: the instruction's work is done.
-        EntryOutcome::Failed(_) => Err(Fault::Diverted),
+        EntryOutcome::Failed(e) => {
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VM-entry failure: {}", e.message));
+            Err(Fault::Diverted)
+        }
+    }
+}
+
+/// With [`Vmx::dump_failures`], keeps a dump of the VMCS as the failed entry left it.
+fn record_dump(vmx: &mut Vmx, x: &mut Exec<'_>, cur: u64, why: &str) {
+    if vmx.dump_failures && vmx.failure_dumps.len() < crate::MAX_FAILURE_DUMPS {
+        let d = Vmcs(cur).dump(x, &vmx.profile);
+        vmx.failure_dumps.push(format!("{why}\n{d}"));
     }
 }
 
@@ -496,9 +507,8 @@ impl Vmx {
         self.current.map(|c| Vmcs(c).read(x, enc))
     }
 
-    /// Unused-address helper for the dump: the VMCS of `addr` as a table.
+    /// The VMCS at `addr` as a readable table (see [`crate::dump`]).
     pub fn dump_vmcs(&self, x: &mut Exec<'_>, addr: u64) -> String {
-        let _ = PhysAddr(addr);
         Vmcs(addr).dump(x, &self.profile)
     }
 }

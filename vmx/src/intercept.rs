@@ -1,9 +1,12 @@
 //! What VMX non-root operation turns into VM exits (SDM Vol. 3C 26.1 "Instructions That Cause
 //! VM Exits", 26.1.2 "Instructions That Cause VM Exits Unconditionally", 26.1.3 "Instructions
 //! That Cause VM Exits Conditionally", 26.2 "Other Causes of VM Exits", 26.3 "Changes to
-//! Instruction Behavior in VMX Non-Root Operation"), with each exit's qualification
+//! Instruction Behavior in VMX Non-Root Operation", 26.4.2 "Treatment of Task Switches",
+//! 26.5.1 "VMX-Preemption Timer", 26.5.2 "Monitor Trap Flag"), with each exit's qualification
 //! (28.2.1 "Basic VM-Exit Information": tables "Exit Qualification for Control-Register
-//! Accesses" and "Exit Qualification for I/O Instructions"; 29.3.3 for EPT).
+//! Accesses", "Exit Qualification for MOV DR", "Exit Qualification for Task Switches" and "Exit
+//! Qualification for I/O Instructions"; 28.2.5 for the INS/OUTS instruction information;
+//! 29.3.3 for EPT).
 
 use crate::controls::{intr, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
 use crate::exit::{idt_vectoring_of, reason, ExitInfo};
@@ -44,7 +47,8 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             if msr_exits(x, &c, msr, write) {
                 return exit(vmx, x, insn(if write { reason::WRMSR } else { reason::RDMSR }, 0, len));
             }
-            Ok(0)
+            // 26.3: with "use TSC offsetting", RDMSR of IA32_TIME_STAMP_COUNTER adds the offset.
+            Ok(if !write && msr == 0x10 && c.proc.contains(ProcCtls::USE_TSC_OFFSETTING) { c.tsc_offset } else { 0 })
         }
         Intercept::Io { len, port, size, input, immediate } => {
             if io_exits(x, &c, port, size) {
@@ -53,6 +57,75 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
                 // (1 = immediate), bits 31:16 port.
                 let q = (size as u64 - 1) | (input as u64) << 3 | (immediate as u64) << 6 | (port as u64) << 16;
                 return exit(vmx, x, insn(reason::IO, q, len));
+            }
+            Ok(0)
+        }
+        Intercept::StringIo { len, port, size, input, rep, addr_size, seg, la } => {
+            if io_exits(x, &c, port, size) {
+                // The I/O qualification with bit 4 (string) and bit 5 (REP); operand encoding 0
+                // (DX). Instruction information (IA32_VMX_BASIC bit 54; table "Format of the
+                // VM-Exit Instruction-Information Field as Used for INS and OUTS"): bits 9:7
+                // address size, bits 17:15 segment (defined for OUTS; ES for INS). The
+                // guest-linear address is that of the memory operand (28.2.1).
+                let q = (size as u64 - 1) | (input as u64) << 3 | 1 << 4 | (rep as u64) << 5 | (port as u64) << 16;
+                let info = (addr_size as u32) << 7 | (seg as u32) << 15;
+                return exit(vmx, x, ExitInfo { instruction_info: info, guest_linear: Some(la), ..insn(reason::IO, q, len) });
+            }
+            Ok(0)
+        }
+        Intercept::Invd { len } => exit(vmx, x, insn(reason::INVD, 0, len)),
+        Intercept::Xsetbv { len } => exit(vmx, x, insn(reason::XSETBV, 0, len)),
+        Intercept::Clts { len } => {
+            // 26.1.3: CLTS exits when CR0.TS is 1 in both the guest/host mask and the read
+            // shadow; 26.3: with TS owned (mask 1) and shadow 0 it leaves CR0.TS alone.
+            // Qualification: CR 0, access type 2 (CLTS).
+            let ts = hvbench_cpu::regs::cr0::TS;
+            if c.cr0_mask & ts != 0 && c.cr0_shadow & ts != 0 {
+                return exit(vmx, x, insn(reason::CR_ACCESS, 2 << 4, len));
+            }
+            Ok(if c.cr0_mask & ts != 0 { 0 } else { 1 })
+        }
+        Intercept::Lmsw { len, value, la } => {
+            // 26.1.3: LMSW exits if a host-owned bit among CR0[3:1] would differ from the read
+            // shadow, or if PE is host-owned, the shadow's PE is 0 and the source's PE is 1
+            // (LMSW cannot clear PE). Qualification: access type 3, bit 6 memory operand,
+            // bits 31:16 the source data; the guest-linear address for a memory operand.
+            let (m, sh, v) = (c.cr0_mask & 0xf, c.cr0_shadow & 0xf, value as u64 & 0xf);
+            let pe = m & 1 != 0 && sh & 1 == 0 && v & 1 != 0;
+            if pe || (v ^ sh) & m & 0xe != 0 {
+                let q = 3 << 4 | (la.is_some() as u64) << 6 | (value as u64) << 16;
+                return exit(vmx, x, ExitInfo { guest_linear: la, ..insn(reason::CR_ACCESS, q, len) });
+            }
+            // 26.3: host-owned bits of CR0[3:0] keep their value.
+            Ok((value as u64 & !m) | (x.cpu.state.cr0 & m))
+        }
+        Intercept::MovDr { len, dr, gpr, to_dr } if c.proc.contains(ProcCtls::MOV_DR_EXITING) => {
+            // Table "Exit Qualification for MOV DR": bits 2:0 DR, bit 4 direction (1 = MOV
+            // from DR), bits 11:8 the general register.
+            let q = dr as u64 | (!to_dr as u64) << 4 | (gpr as u64) << 8;
+            exit(vmx, x, insn(reason::MOV_DR, q, len))
+        }
+        Intercept::TaskSwitch { len, selector, source } => {
+            // 26.4.2: every task switch exits. Table "Exit Qualification for Task Switches":
+            // bits 15:0 the new TSS selector, bits 31:30 the source (0 CALL, 1 IRET, 2 JMP, 3
+            // task gate in the IDT). The instruction length is recorded for CALL, IRET, JMP
+            // (28.2.5); a switch through the IDT reports the event as IDT-vectoring
+            // information.
+            let q = selector as u64 | (source as u64 & 3) << 30;
+            let idt = if source == 3 { idt_vectoring_of(x) } else { None };
+            exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, if source == 3 { 0 } else { len }) })
+        }
+        Intercept::Boundary => {
+            // Before the next instruction: a pending MTF VM exit (SDM 26.5.2 "Monitor Trap
+            // Flag": after an instruction or an event delivery) comes before an expired
+            // VMX-preemption timer (26.5.1, which counts down from VM entry).
+            if c.proc.contains(ProcCtls::MONITOR_TRAP_FLAG) && x.cpu.steps > c.mtf_base {
+                return exit(vmx, x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0));
+            }
+            if let Some(d) = c.timer_deadline
+                && x.cpu.cycles >> vmx.profile.preemption_timer_rate() >= d
+            {
+                return exit(vmx, x, ExitInfo::new(reason::PREEMPTION_TIMER, 0));
             }
             Ok(0)
         }

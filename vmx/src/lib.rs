@@ -10,7 +10,8 @@
 //! [`Vmx`] implements the CPU core's [`hvbench_cpu::ext::Extension`]; [`install`] puts one
 //! into a vCPU. Modules:
 //! - `caps`: capability MSRs per profile; `controls`: control bits;
-//! - `fields`: the VMCS field table; `vmcs`: the VMCS region and field access;
+//! - `fields`: the VMCS field table; `vmcs`: the VMCS region and field access; `dump`: the
+//!   readable VMCS dump;
 //! - `instr`: VMXON ... VMCALL and the VM-instruction error numbers; `entry`: VM-entry checks and loading; `exit`: VM exits;
 //! - `intercept`: what in VMX non-root operation causes which exit; `msr_list`: the VM-entry
 //!   and VM-exit MSR lists.
@@ -24,6 +25,7 @@ pub use hvbench_mmu::SDM_REVISION;
 
 pub mod caps;
 pub mod controls;
+pub mod dump;
 pub mod entry;
 pub mod exit;
 pub mod fields;
@@ -57,6 +59,10 @@ pub struct Vmx {
     ept_ids: Vec<u64>,
     /// The last VMfail or failed entry, explained (for tests and the CLI).
     pub last_failure: Option<String>,
+    /// Record a VMCS dump at each failed VM entry (`hvbench run --dump-vmcs`).
+    pub dump_failures: bool,
+    /// The dumps recorded (the first [`MAX_FAILURE_DUMPS`]), each with the explanation first.
+    pub failure_dumps: Vec<String>,
 }
 
 /// The VM-execution, -exit and -entry controls in effect in VMX non-root operation.
@@ -81,12 +87,18 @@ pub(crate) struct Ctx {
     pub msr_bitmap: u64,
     pub tsc_offset: u64,
     pub vpid: u16,
+    /// Monitor trap flag: `Cpu::steps` right after VM entry; a boundary with more steps done
+    /// ends with an MTF VM exit (SDM 26.5.2 "Monitor Trap Flag").
+    pub mtf_base: u64,
+    /// VMX-preemption timer: the value of `Cpu::cycles >> rate` at which it reaches zero (SDM
+    /// 26.5.1 "VMX-Preemption Timer").
+    pub timer_deadline: Option<u64>,
 }
 
 impl Vmx {
     /// VMX in the RESET state (outside VMX operation) with `profile`.
     pub fn new(profile: Profile) -> Self {
-        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None }
+        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None, dump_failures: false, failure_dumps: Vec::new() }
     }
 
     /// The TLB tag for `eptp` (1-based; the table restarts, with a full flush, past 4095).
@@ -122,6 +134,15 @@ pub fn state(cpu: &Cpu) -> Option<&Vmx> {
     let e: &dyn Extension = cpu.ext.as_deref()?;
     e.as_any().downcast_ref::<Vmx>()
 }
+
+/// The VMX state installed in `cpu`, mutable (to set [`Vmx::dump_failures`]).
+pub fn state_mut(cpu: &mut Cpu) -> Option<&mut Vmx> {
+    let e: &mut dyn Extension = cpu.ext.as_deref_mut()?;
+    e.as_any_mut().downcast_mut::<Vmx>()
+}
+
+/// The most VMCS dumps [`Vmx::failure_dumps`] keeps (the first ones).
+pub const MAX_FAILURE_DUMPS: usize = 8;
 
 impl Extension for Vmx {
     fn execute(&mut self, x: &mut Exec<'_>, insn: &Instruction) -> hvbench_cpu::exception::Result<()> {
@@ -173,6 +194,10 @@ impl Extension for Vmx {
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
 }

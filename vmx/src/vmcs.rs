@@ -104,15 +104,8 @@ impl Vmcs {
     }
 
     /// Every supported field with its value, for a readable dump after a failed entry or an
-    /// unhandled exit.
+    /// unhandled exit (see [`crate::dump`]).
     pub fn dump(self, x: &mut Exec<'_>, profile: &crate::caps::Profile) -> String {
-        let mut s = String::new();
-        for (slot, f) in FIELDS.iter().enumerate() {
-            if f.supported(profile) {
-                let v = self.read_slot(x, slot);
-                s.push_str(&format!("{:<36} {:#06x} = {:#x}\n", f.name, f.enc, v));
-            }
-        }
-        s
+        crate::dump::vmcs(self.0, profile, |a| x.read_phys(PhysAddr(a), 8))
     }
 }

@@ -2,6 +2,7 @@
 //! per area, and each implemented VM-exit reason with its exit-information fields. Expected
 //! values are the SDM's (section cited per test; revision pinned in `hvbench_vmx::SDM_REVISION`).
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -10,43 +11,6 @@ use hvbench_vmx::caps::Profile;
 use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
 use iced_x86::code_asm::*;
-
-/// A conformance case: a default-profile run with a valid 64-bit guest; `fields` edits the
-/// VMCS, `guest` is the guest program, `expect` checks the result against the SDM.
-macro_rules! vmx_test {
-    ($(#[$m:meta])* $name:ident, fields: $fields:expr, guest: $guest:expr, expect: $expect:expr) => {
-        $(#[$m])*
-        #[test]
-        fn $name() {
-            let r = run($fields, $guest);
-            let check: &dyn Fn(&Run) = &$expect;
-            check(&r);
-        }
-    };
-}
-
-fn hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
-    a.hlt()
-}
-fn nothing(_: &mut Vec<(u32, u64)>) {}
-
-fn exited(r: &Run, basic: u32) {
-    assert_eq!(r.kind(), KIND_EXIT, "host should resume at HOST_RIP; why: {}", r.why());
-    assert_eq!(r.exit_reason(), basic as u64, "exit reason");
-}
-
-fn vmfail_valid(r: &Run, n: u64) {
-    assert_eq!(r.kind(), KIND_VMFAIL, "VMLAUNCH should fall through");
-    assert_eq!(r.fail_flags() & (CF | ZF), ZF, "VMfailValid sets ZF, clears CF (SDM 31.2)");
-    assert_eq!(r.error(), n, "VM-instruction error; why: {}", r.why());
-}
-
-fn entry_failure(r: &Run, basic: u32, qual: u64, check_text: &str) {
-    assert_eq!(r.kind(), KIND_EXIT, "a VM-entry failure resumes the host at HOST_RIP (SDM 27.8)");
-    assert_eq!(r.exit_reason(), (1u64 << 31) | basic as u64, "reason with bit 31 (SDM 27.8)");
-    assert_eq!(r.field(enc::EXIT_QUALIFICATION), qual);
-    assert!(r.why().contains(check_text), "explanation `{}` should name `{check_text}`", r.why());
-}
 
 // ---- VM exits for instructions (SDM 26.1.2 unconditional, 26.1.3 conditional; 28.2.1) ----
 

@@ -201,26 +201,54 @@ impl Exec<'_> {
     }
 
     /// Rejects the system-descriptor types a far CALL/JMP cannot use: task gates and TSSs
-    /// stop the machine (task switching is not modelled); anything else that is not a
-    /// call gate valid in the current mode is #GP(selector).
-    fn check_far_system_type(&self, selector: u16, d: &Descriptor) -> Result<()> {
+    /// stop the machine (task switching is not modelled) after the checks that precede a task
+    /// switch, or exit in VMX non-root operation; anything else that is not a call gate valid
+    /// in the current mode is #GP(selector). `source`: 0 CALL, 2 JMP (the VM-exit encoding).
+    fn check_far_system_type(&mut self, selector: u16, d: &Descriptor, source: u8) -> Result<()> {
         let ia32e = self.cpu.state.efer & efer::LMA != 0;
         let typ = d.typ();
         let err = Exception::gp(selector as u32 & 0xfffc);
         match typ {
             systype::CALL_GATE => Ok(()),
             systype::CALL_GATE16 if !ia32e => Ok(()),
-            systype::TASK_GATE | systype::TSS16_AVAIL | systype::TSS_AVAIL if !ia32e => {
-                Err(Fault::Unsupported(&"far CALL/JMP to a task gate or TSS (task switching is not implemented yet)"))
-            }
+            systype::TASK_GATE | systype::TSS16_AVAIL | systype::TSS_AVAIL if !ia32e => self.far_task_switch(selector, d, source),
             _ => Err(err.into()),
         }
+    }
+
+    /// A far CALL/JMP to a task gate or an available TSS outside IA-32e mode: the privilege,
+    /// presence and (TSS) limit checks of the CALL/JMP pseudocode, then (SDM Vol. 3C 26.4.2
+    /// "Treatment of Task Switches") a VM exit in VMX non-root operation, else the machine
+    /// stops: task switching is not modelled.
+    fn far_task_switch(&mut self, selector: u16, d: &Descriptor, source: u8) -> Result<()> {
+        let (cpl, rpl) = (self.cpu.state.cpl, (selector & 3) as u8);
+        let code = selector as u32 & 0xfffc;
+        if d.dpl() < cpl || d.dpl() < rpl {
+            return Err(Exception::gp(code).into());
+        }
+        if !d.present() {
+            return Err(Exception::np(code).into());
+        }
+        let target = if d.typ() == systype::TASK_GATE {
+            (d.raw >> 16) as u16
+        } else {
+            let min = if d.typ() == systype::TSS16_AVAIL { 0x2b } else { 0x67 };
+            if d.limit() < min {
+                return Err(Exception::ts(code).into());
+            }
+            selector
+        };
+        if self.cpu.vmx_non_root {
+            let len = (self.cpu.next_rip.wrapping_sub(self.cpu.state.rip) & 0xf) as u8;
+            self.intercept(crate::ext::Intercept::TaskSwitch { len, selector: target, source }, 0)?;
+        }
+        Err(Fault::Unsupported(&"far CALL/JMP to a task gate or TSS (task switching is not implemented yet)"))
     }
 
     /// Far JMP through a call gate (SDM "JMP" pseudocode, "CALL-GATE"): no stack change, the
     /// target must be reachable at the current privilege level.
     pub(crate) fn far_jump_system(&mut self, selector: u16, d: Descriptor) -> Result<()> {
-        self.check_far_system_type(selector, &d)?;
+        self.check_far_system_type(selector, &d, 2)?;
         let before = self.cpu.state.mode();
         let gate = self.call_gate(selector, d)?;
         let cd = self.gate_target_segment(gate.selector, true)?;
@@ -277,7 +305,7 @@ impl Exec<'_> {
         let d = self.descriptor_or(selector, sel_err)?;
         let cpl = self.cpu.state.cpl;
         if !d.is_code_or_data() {
-            self.check_far_system_type(selector, &d)?;
+            self.check_far_system_type(selector, &d, 0)?;
             return self.call_through_gate(selector, d, size);
         }
         if d.typ() & 8 == 0 {

@@ -248,11 +248,16 @@ fn xgetbv(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
 
 /// XSETBV: #UD without CR4.OSXSAVE; #GP(0) at CPL>0, for ECX≠0, XCR0.x87=0 or an
 /// unsupported bit.
-fn xsetbv(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+/// In VMX non-root operation it exits unconditionally after those two checks (SDM Vol. 3C
+/// 26.1.1, 26.1.2).
+fn xsetbv(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if x.cpu.state.cr4 & cr4::OSXSAVE == 0 {
         return Err(Exception::ud().into());
     }
     x.require_cpl0()?;
+    if x.cpu.vmx_non_root {
+        x.intercept(crate::ext::Intercept::Xsetbv { len: i.len() as u8 }, 0)?;
+    }
     let s = &x.cpu.state;
     let v = (s.gpr[2] << 32) | (s.gpr[0] & 0xffff_ffff);
     if s.gpr[1] as u32 != 0 || v & xcr0::X87 == 0 || v & !XCR0_SUPPORTED != 0 {

@@ -159,14 +159,14 @@ fn string(x: &mut Exec<'_>, i: &Instruction, op: Op) -> Result<()> {
     };
     let delta = if x.cpu.state.rflags & DF != 0 { (f.size as u64).wrapping_neg() } else { f.size as u64 };
     if rep == Rep::Once {
-        check_port(x, &f)?;
+        check_port(x, i, &f, false)?;
         return iteration(x, &f, delta);
     }
     let mut count = x.reg(f.count);
     if count == 0 {
         return Ok(());
     }
-    check_port(x, &f)?;
+    check_port(x, i, &f, true)?;
     let budget = if x.cpu.state.rflags & TF != 0 { 1 } else { MAX_ITERATIONS_PER_STEP };
     let fast = f.size == 1 && delta == 1 && matches!(op, Op::Movs | Op::Stos);
     let mut done = 0u64;
@@ -197,12 +197,38 @@ fn string(x: &mut Exec<'_>, i: &Instruction, op: Op) -> Result<()> {
     }
 }
 
-/// The I/O permission check of INS/OUTS (port DX).
-fn check_port(x: &mut Exec<'_>, f: &Form) -> Result<()> {
+/// The I/O permission check of INS/OUTS (port DX), then, in VMX non-root operation, the
+/// I/O-exiting controls (SDM Vol. 3C 26.1.1: the TSS-bitmap #GP has priority over the exit).
+/// A REP form with a zero count executes nothing (REP pseudocode) and neither checks nor exits.
+fn check_port(x: &mut Exec<'_>, i: &Instruction, f: &Form, rep: bool) -> Result<()> {
     if matches!(f.op, Op::Ins | Op::Outs) {
         let port = x.reg(Register::DX) as u16;
         x.check_io(port, f.size)?;
+        if x.cpu.vmx_non_root {
+            string_io_intercept(x, i, f, port, rep)?;
+        }
     }
+    Ok(())
+}
+
+/// Describes INS/OUTS to the extension: the memory operand's segment and linear address (ES:rDI
+/// for INS, seg:rSI for OUTS; 64-bit mode ignores the ES/DS/SS/CS bases; outside it the address
+/// is 32 bits wide).
+#[cold]
+fn string_io_intercept(x: &mut Exec<'_>, i: &Instruction, f: &Form, port: u16, rep: bool) -> Result<()> {
+    let input = f.op == Op::Ins;
+    let (seg, off) = if input { (SegReg::Es, x.reg(f.di)) } else { (f.src_seg, x.reg(f.si)) };
+    let long = x.cpu.state.mode() == crate::state::Mode::Long64;
+    let base = if long && !matches!(seg, SegReg::Fs | SegReg::Gs) { 0 } else { x.cpu.state.seg(seg).base };
+    let la = base.wrapping_add(off);
+    let la = if long { la } else { la & 0xffff_ffff };
+    let addr_size = match f.si.size() {
+        2 => 0,
+        4 => 1,
+        _ => 2,
+    };
+    let what = crate::ext::Intercept::StringIo { len: i.len() as u8, port, size: f.size as u8, input, rep, addr_size, seg: seg as u8, la };
+    x.intercept(what, 0)?;
     Ok(())
 }
 

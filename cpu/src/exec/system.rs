@@ -41,7 +41,8 @@ pub(super) fn handler(i: &Instruction) -> Option<Handler> {
         Mnemonic::Wrmsr => wrmsr,
         Mnemonic::Rdtsc => rdtsc,
         Mnemonic::Rdtscp => rdtscp,
-        Mnemonic::Wbinvd | Mnemonic::Invd => privileged_nop,
+        Mnemonic::Wbinvd => privileged_nop,
+        Mnemonic::Invd => invd,
         Mnemonic::Lfence | Mnemonic::Sfence | Mnemonic::Mfence | Mnemonic::Pause => |_, _| Ok(()),
         Mnemonic::Int => int_n,
         Mnemonic::Int3 => int3,
@@ -125,6 +126,16 @@ fn hlt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 fn privileged_nop(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
     x.require_cpl0()
+}
+
+/// INVD: no caches to invalidate; exits unconditionally in VMX non-root operation (SDM Vol. 3C
+/// 26.1.2), after the CPL check (26.1.1).
+fn invd(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Invd { len: i.len() as u8 }, 0)?;
+    }
+    Ok(())
 }
 
 /// LGDT/LIDT m16&32 / m16&64: a 24-bit base with a 16-bit operand size outside 64-bit mode.
@@ -246,10 +257,22 @@ fn sldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.write_op(i, 0, sel as u64)
 }
 
-/// LMSW: loads CR0[3:0] but cannot clear PE (SDM "LMSW").
+/// LMSW: loads CR0[3:0] but cannot clear PE (SDM "LMSW"). In VMX non-root operation the
+/// source may exit or lose the bits the hypervisor owns (SDM Vol. 3C 26.1.3, 26.3).
 fn lmsw(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
-    let v = x.read_op(i, 0)? & 0xf;
+    let mut v = x.read_op(i, 0)? & 0xffff;
+    if x.cpu.vmx_non_root {
+        let la = if i.op0_kind() == OpKind::Memory {
+            let (seg, off) = x.mem_operand(i);
+            let base = if x.cpu.state.mode() == Mode::Long64 && !matches!(seg, SegReg::Fs | SegReg::Gs) { 0 } else { x.cpu.state.seg(seg).base };
+            Some(x.wrap_linear(base.wrapping_add(off)))
+        } else {
+            None
+        };
+        v = x.intercept(Intercept::Lmsw { len: i.len() as u8, value: v as u16, la }, v)?;
+    }
+    let v = v & 0xf;
     let old = x.cpu.state.cr0;
     let new = (old & !0xe) | (v & 0xe) | (old & cr0::PE) | (v & cr0::PE);
     x.write_cr0(new)
@@ -262,8 +285,13 @@ fn smsw(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.write_op(i, 0, v)
 }
 
-fn clts(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+/// CLTS; in VMX non-root operation it may exit or leave a host-owned TS alone (SDM Vol. 3C
+/// 26.1.3, 26.3).
+fn clts(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
+    if x.cpu.vmx_non_root && x.intercept(Intercept::Clts { len: i.len() as u8 }, 1)? == 0 {
+        return Ok(());
+    }
     x.cpu.state.cr0 &= !cr0::TS;
     Ok(())
 }
@@ -297,10 +325,12 @@ fn cpuid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 fn rdmsr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
-    if x.cpu.vmx_non_root {
-        x.intercept(Intercept::Rdmsr { len: i.len() as u8, msr: x.cpu.state.gpr[1] as u32 }, 0)?;
+    let msr = x.cpu.state.gpr[1] as u32;
+    let add = if x.cpu.vmx_non_root { x.intercept(Intercept::Rdmsr { len: i.len() as u8, msr }, 0)? } else { 0 };
+    let mut v = x.read_msr(msr)?;
+    if msr == crate::msr::index::TSC {
+        v = v.wrapping_add(add);
     }
-    let v = x.read_msr(x.cpu.state.gpr[1] as u32)?;
     x.cpu.state.gpr[0] = v & 0xffff_ffff;
     x.cpu.state.gpr[2] = v >> 32;
     Ok(())
@@ -409,6 +439,18 @@ fn mov_special(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     }
     if dst.is_dr() || src.is_dr() {
         x.require_cpl0()?;
+        if x.cpu.vmx_non_root {
+            // "MOV-DR exiting" (SDM Vol. 3C 26.1.3): after #UD and the CPL check, before the
+            // general-detect #DB (26.1.1).
+            let to_dr = dst.is_dr();
+            let (d, g) = if to_dr { (dst, src) } else { (src, dst) };
+            let dr = (d as u32 - Register::DR0 as u32) as u8;
+            if dr > 7 || (matches!(dr, 4 | 5) && x.cpu.state.cr4 & cr4::DE != 0) {
+                return Err(Exception::ud().into());
+            }
+            let gpr = (g.full_register() as u32).wrapping_sub(Register::RAX as u32) as u8;
+            x.intercept(Intercept::MovDr { len: i.len() as u8, dr, gpr, to_dr }, 0)?;
+        }
         return x.mov_dr(dst, src);
     }
     Err(Exception::ud().into())
@@ -694,6 +736,12 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if x.cpu.state.rflags & flags::NT != 0 {
         if x.cpu.state.efer & efer::LMA != 0 {
             return Err(Exception::gp0().into());
+        }
+        if x.cpu.vmx_non_root {
+            // SDM Vol. 3C 26.4.2: IRET with NT = 1 outside IA-32e mode exits (reason 9, source
+            // 1) without further checks; the selector is the current TSS's previous-task link.
+            let link = x.read_system(x.cpu.state.tr.base, 2)? as u16;
+            x.intercept(Intercept::TaskSwitch { len: i.len() as u8, selector: link, source: 1 }, 0)?;
         }
         return Err(Fault::Unsupported(&"IRET with NT=1 (task return) is not implemented yet"));
     }

@@ -64,6 +64,9 @@ pub(crate) fn exit(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields) -> C
     if !p.exit.permits(f.exit) {
         return Err(fail(Controls, "ctl.exit.allowed", "VM-exit controls violate IA32_VMX_TRUE_EXIT_CTLS; SDM 27.2.1.2 Checks on VM-Exit Control Fields"));
     }
+    if f.exit & crate::controls::ExitCtls::SAVE_PREEMPTION_TIMER.bits() != 0 && !PinCtls::from_bits_retain(f.pin).contains(PinCtls::PREEMPTION_TIMER) {
+        return Err(fail(Controls, "ctl.exit.save_timer", "\"activate VMX-preemption timer\"=0 requires \"save VMX-preemption timer value\"=0; SDM 27.2.1.2 Checks on VM-Exit Control Fields"));
+    }
     let maxphy = x.cpu.config.maxphyaddr;
     for (count, addr) in [(enc::EXIT_MSR_STORE_COUNT, enc::EXIT_MSR_STORE_ADDR), (enc::EXIT_MSR_LOAD_COUNT, enc::EXIT_MSR_LOAD_ADDR)] {
         let n = v.read(x, count);

@@ -265,9 +265,33 @@ pub(crate) fn non_register(x: &mut Exec<'_>, v: Vmcs, p: &Profile, g: &GuestStat
     if info & intr::VALID != 0 && kind == intr::NMI && st & ib::NMI != 0 {
         return Err(fail(Guest(0), "guest.interruptibility.nmi", "injecting an NMI requires blocking by NMI to be 0 (\"virtual NMIs\" not offered); SDM 27.3.1.5 Checks on Guest Non-Register State"));
     }
+    if activity == 1 && st & (ib::STI | ib::MOV_SS) != 0 {
+        return Err(fail(Guest(0), "guest.activity.hlt_blocking", "guest activity state HLT is not allowed with blocking by STI or MOV SS; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if info & intr::VALID != 0 {
+        // Which events may be injected into an inactive guest.
+        let vector = info & intr::VECTOR;
+        let ok = match activity {
+            1 => matches!(kind, intr::EXTERNAL | intr::NMI) || (kind == intr::HARDWARE_EXCEPTION && matches!(vector, 1 | 18)) || (kind == intr::OTHER && vector == 0),
+            2 => kind == intr::NMI || (kind == intr::HARDWARE_EXCEPTION && vector == 18),
+            3 => false,
+            _ => true,
+        };
+        if !ok {
+            return Err(fail(Guest(0), "guest.activity.injection", "event injection into an inactive guest: HLT allows only external interrupts, NMIs, #DB, #MC and MTF; shutdown only NMI and #MC; wait-for-SIPI nothing; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+        }
+    }
     let pending = v.read(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS);
     if pending & !(0xf | 1 << 12 | 1 << 14 | 1 << 16) != 0 {
         return Err(fail(Guest(0), "guest.pending_debug.reserved", "guest pending debug exceptions bits 11:4, 13, 15, 63:17 must be 0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    }
+    if st & (ib::STI | ib::MOV_SS) != 0 || activity == 1 {
+        // BS must reflect a pending single-step trap: 1 iff RFLAGS.TF = 1 and IA32_DEBUGCTL.BTF
+        // (bit 1) = 0.
+        let step = g.rflags & hvbench_cpu::flags::TF != 0 && v.read(x, enc::GUEST_DEBUGCTL) & 2 == 0;
+        if (pending & (1 << 14) != 0) != step {
+            return Err(fail(Guest(0), "guest.pending_debug.bs", "with blocking by STI or MOV SS, or activity state HLT, pending debug exception BS (bit 14) must be 1 iff RFLAGS.TF=1 and IA32_DEBUGCTL.BTF=0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
+        }
     }
     if v.read(x, enc::VMCS_LINK_POINTER) != u64::MAX {
         // VMCS shadowing is not offered, so only FFFFFFFF_FFFFFFFFH passes; qualification 4.

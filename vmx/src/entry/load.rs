@@ -74,6 +74,8 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         entry_failure(vmx, x, ctx, e);
         return EntryOutcome::Failed(e);
     }
+    let mut ctx = ctx;
+    arm_boundary(vmx, x, &mut ctx);
     vmx.ctx = Some(ctx);
     enter_non_root(vmx, x, &ctx, &f);
     let vpid = ctx.vpid;
@@ -81,6 +83,20 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     x.cpu.emit(|| Event::VmEntry { launch, rip, vpid });
     inject(vmx, x, v);
     EntryOutcome::Entered
+}
+
+/// The boundary hook for the monitor trap flag and the VMX-preemption timer (SDM 26.5.1
+/// "VMX-Preemption Timer": the timer starts from the VMCS value at VM entry; 26.5.2 "Monitor
+/// Trap Flag"). `mtf_base` counts the VMLAUNCH/VMRESUME step that is still to be counted, so
+/// that an event injected by this entry (a delivery is a step) makes an MTF VM exit pending
+/// before the first guest instruction.
+fn arm_boundary(vmx: &Vmx, x: &mut Exec<'_>, c: &mut Ctx) {
+    c.mtf_base = x.cpu.steps.wrapping_add(1);
+    if c.pin.contains(crate::controls::PinCtls::PREEMPTION_TIMER) {
+        let v = c.vmcs.read(x, enc::PREEMPTION_TIMER_VALUE);
+        c.timer_deadline = Some((x.cpu.cycles >> vmx.profile.preemption_timer_rate()).wrapping_add(v));
+    }
+    x.cpu.set_boundary_hook(c.proc.contains(ProcCtls::MONITOR_TRAP_FLAG) || c.timer_deadline.is_some());
 }
 
 /// 27.4 "Loading MSRs": a failing entry ends VM entry with exit reason 34 and the entry's
@@ -115,6 +131,8 @@ fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
         msr_bitmap: v.read(x, enc::MSR_BITMAP),
         tsc_offset: v.read(x, enc::TSC_OFFSET),
         vpid: v.read(x, enc::VPID) as u16,
+        mtf_base: 0,
+        timer_deadline: None,
     }
 }
 

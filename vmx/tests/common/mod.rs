@@ -8,6 +8,21 @@
 
 #![allow(dead_code)]
 
+/// A conformance case: a default-profile run with a valid 64-bit guest; `fields` edits the
+/// VMCS, `guest` is the guest program, `expect` checks the result against the SDM.
+#[allow(unused_macros)]
+macro_rules! vmx_test {
+    ($(#[$m:meta])* $name:ident, fields: $fields:expr, guest: $guest:expr, expect: $expect:expr) => {
+        $(#[$m])*
+        #[test]
+        fn $name() {
+            let r = run($fields, $guest);
+            let check: &dyn Fn(&Run) = &$expect;
+            check(&r);
+        }
+    };
+}
+
 use hvbench_cpu::sandbox::{Sandbox, SandboxMode, CODE_BASE, DATA_BASE};
 use hvbench_vmx::caps::{Profile, VMCS_REVISION};
 use hvbench_vmx::fields::enc;
@@ -308,4 +323,60 @@ pub fn run_host(profile: Profile, host: impl FnOnce(&mut CodeAssembler) -> Resul
     let mut s = sandbox(&profile, &code, &[0xf4]);
     s.run(20_000);
     Run { s, profile }
+}
+
+// ---- Shared checks ----
+
+pub fn hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.hlt()
+}
+pub fn nothing(_: &mut Vec<(u32, u64)>) {}
+
+pub fn exited(r: &Run, basic: u32) {
+    assert_eq!(r.kind(), KIND_EXIT, "host should resume at HOST_RIP; why: {}", r.why());
+    assert_eq!(r.exit_reason(), basic as u64, "exit reason");
+}
+
+pub fn vmfail_valid(r: &Run, n: u64) {
+    assert_eq!(r.kind(), KIND_VMFAIL, "VMLAUNCH should fall through");
+    assert_eq!(r.fail_flags() & (CF | ZF), ZF, "VMfailValid sets ZF, clears CF (SDM 31.2)");
+    assert_eq!(r.error(), n, "VM-instruction error; why: {}", r.why());
+}
+
+pub fn entry_failure(r: &Run, basic: u32, qual: u64, check_text: &str) {
+    assert_eq!(r.kind(), KIND_EXIT, "a VM-entry failure resumes the host at HOST_RIP (SDM 27.8)");
+    assert_eq!(r.exit_reason(), (1u64 << 31) | basic as u64, "reason with bit 31 (SDM 27.8)");
+    assert_eq!(r.field(enc::EXIT_QUALIFICATION), qual);
+    assert!(r.why().contains(check_text), "explanation `{}` should name `{check_text}`", r.why());
+}
+
+/// Sets `bits` in the 32-bit control `field`.
+pub fn or(f: &mut Vec<(u32, u64)>, field: u32, bits: u64) {
+    let v = get(f, field);
+    set(f, field, v | bits);
+}
+
+/// Like [`run_fields`] with guest code given as bytes at GUEST_RIP and `prep` to set up memory
+/// before the run.
+pub fn run_prepared(profile: Profile, fields: &[(u32, u64)], guest: &[u8], prep: impl FnOnce(&mut Sandbox)) -> Run {
+    let host = asm(CODE_BASE, |a| {
+        vmxon_and_load(a)?;
+        for (f, v) in fields {
+            vmwrite(a, *f, *v)?;
+        }
+        a.vmlaunch()?;
+        save_flags(a, RESULT_FLAGS)?;
+        a.mov(rbx, RESULT_KIND)?;
+        a.mov(qword_ptr(rbx), KIND_VMFAIL as i32)?;
+        a.hlt()
+    });
+    let mut s = sandbox(&profile, &host, guest);
+    prep(&mut s);
+    s.run(20_000);
+    Run { s, profile }
+}
+
+/// Writes `v` (`size` bytes) at physical `a`.
+pub fn poke(s: &mut Sandbox, a: u64, size: u8, v: u64) {
+    s.mem.write_le(hvbench_mmu::PhysAddr(a), size, v);
 }
