@@ -27,6 +27,7 @@ mod shift;
 mod simd;
 mod softfloat;
 mod sse4;
+mod sse42;
 mod sse_convert;
 mod sse_fp;
 mod sse_int;
@@ -65,6 +66,7 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     sse_fp::handler,
     sse_convert::handler,
     sse4::handler,
+    sse42::handler,
     fxsave::handler,
     x87::handler,
     virt::handler,

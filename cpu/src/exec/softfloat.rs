@@ -15,7 +15,9 @@
 //! - FTZ (with UE masked) returns a zero of the result's sign and sets UE and PE;
 //! - masked overflow returns infinity or the largest finite number per the rounding mode;
 //! - exact zero sums are +0, except -0 when rounding down (IEEE 754 6.3);
-//! - the default NaN is the QNaN "real indefinite" with the sign bit set (SDM Table 4-3).
+//! - the default NaN is the QNaN "real indefinite" with the sign bit set (SDM Table 4-3);
+//! - exception priority (SDM 4.9.2): an invalid operation or divide-by-zero of an element
+//!   hides its denormal-operand flag, and so does a NaN operand.
 //!
 //! Square roots are computed with 62 significant bits plus a sticky bit: exact rounding for
 //! binary32/binary64; x87 FSQRT is not provided.
@@ -380,7 +382,7 @@ pub fn add(f: Fmt, env: &Env, a: u128, b: u128, sub: bool) -> (u128, u32) {
     };
     let (na, nb) = (f.neg(a), f.neg(b) ^ sub);
     match (ca, cb) {
-        (Class::Inf, Class::Inf) if na != nb => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Inf) if na != nb => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) => return (f.inf(na), flags),
         (_, Class::Inf) => return (f.inf(nb), flags),
         (Class::Zero, Class::Zero) => {
@@ -434,7 +436,7 @@ pub fn mul(f: Fmt, env: &Env, a: u128, b: u128) -> (u128, u32) {
     };
     let neg = f.neg(a) ^ f.neg(b);
     match (ca, cb) {
-        (Class::Inf, Class::Zero) | (Class::Zero, Class::Inf) => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Zero) | (Class::Zero, Class::Inf) => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) | (_, Class::Inf) => return (f.inf(neg), flags),
         (Class::Zero, _) | (_, Class::Zero) => return (f.zero(neg), flags),
         _ => {}
@@ -455,10 +457,10 @@ pub fn div(f: Fmt, env: &Env, a: u128, b: u128) -> (u128, u32) {
     };
     let neg = f.neg(a) ^ f.neg(b);
     match (ca, cb) {
-        (Class::Inf, Class::Inf) | (Class::Zero, Class::Zero) => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Inf) | (Class::Zero, Class::Zero) => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) => return (f.inf(neg), flags),
         (_, Class::Inf) | (Class::Zero, _) => return (f.zero(neg), flags),
-        (_, Class::Zero) => return (f.inf(neg), ZE | flags),
+        (_, Class::Zero) => return (f.inf(neg), ZE | (flags & !DE)),
         _ => {}
     }
     let (_, ea, sa) = f.unpack(a);
@@ -507,7 +509,7 @@ pub fn sqrt(f: Fmt, env: &Env, a: u128) -> (u128, u32) {
     let neg = f.neg(a);
     match ca {
         Class::Zero => return (a, flags),
-        _ if neg => return (f.default_nan(), IE | flags),
+        _ if neg => return (f.default_nan(), IE | (flags & !DE)),
         Class::Inf => return (a, flags),
         _ => {}
     }
