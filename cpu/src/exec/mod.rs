@@ -38,6 +38,8 @@ mod syscall;
 mod system;
 mod virt;
 mod x87;
+mod x87_env;
+mod x87_ops;
 
 /// The semantics of one instruction.
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
@@ -69,6 +71,8 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     sse42::handler,
     fxsave::handler,
     x87::handler,
+    x87_env::handler,
+    x87_ops::handler,
     virt::handler,
 ];
 
