@@ -258,8 +258,14 @@ fn fprem(x: &mut Exec<'_>, ieee: bool) -> Result<()> {
         }
     };
     match (ca, cb) {
-        (Class::Inf, _) | (_, Class::Zero) => return Ok(done(x, F80.default_nan(), flag::IE, 0)),
-        (Class::Zero, _) | (_, Class::Inf) => return Ok(done(x, canonical(a), fl, 0)),
+        (Class::Inf, _) | (_, Class::Zero) => {
+            done(x, F80.default_nan(), flag::IE, 0);
+            return Ok(());
+        }
+        (Class::Zero, _) | (_, Class::Inf) => {
+            done(x, canonical(a), fl, 0);
+            return Ok(());
+        }
         _ => {}
     }
     let neg = F80.neg(a);
@@ -269,7 +275,8 @@ fn fprem(x: &mut Exec<'_>, ieee: bool) -> Result<()> {
     let (ea, sa, eb, sb) = (ea - la, sa << la, eb - lb, sb << lb);
     let d = ea - eb;
     if d < -1 {
-        return Ok(done(x, canonical(a), fl, 0));
+        done(x, canonical(a), fl, 0);
+        return Ok(());
     }
     let q_bits = |q: u128| {
         (if q & 4 != 0 { C0 } else { 0 }) | (if q & 2 != 0 { C3 } else { 0 }) | (if q & 1 != 0 { C1 } else { 0 })
@@ -281,7 +288,8 @@ fn fprem(x: &mut Exec<'_>, ieee: bool) -> Result<()> {
         let r = num % sb;
         let (res, f2) = if r == 0 { (F80.zero(neg), 0) } else { sf::round_pack(F80, &env, neg, ea - n, r) };
         fl |= f2;
-        return Ok(done(x, res, fl, C2));
+        done(x, res, fl, C2);
+        return Ok(());
     }
     // Units of 2^(eb-1): A = ST(0), B = ST(1), both exact in 128 bits.
     let (big_a, big_b) = (sa << (d + 1), sb << 1);
