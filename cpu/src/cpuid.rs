@@ -45,6 +45,8 @@ pub mod edx1 {
     pub const PSE36: u32 = 1 << 17;
     /// CLFLUSH.
     pub const CLFSH: u32 = 1 << 19;
+    /// MMX technology (MM0-7 aliasing the x87 registers; exec/sse_int.rs and friends).
+    pub const MMX: u32 = 1 << 23;
     /// FXSAVE/FXRSTOR.
     pub const FXSR: u32 = 1 << 24;
     /// SSE.
@@ -75,6 +77,8 @@ pub mod ecx1 {
     pub const SSSE3: u32 = 1 << 9;
     /// SSE4.1.
     pub const SSE41: u32 = 1 << 19;
+    /// SSE4.2 (PCMPxSTRx, CRC32, PCMPGTQ; exec/sse42.rs).
+    pub const SSE42: u32 = 1 << 20;
     /// XSAVE/XRSTOR/XSETBV/XGETBV and XCR0.
     pub const XSAVE: u32 = 1 << 26;
     /// CR4.OSXSAVE is set (computed per vCPU).
@@ -150,8 +154,8 @@ pub struct Features {
 
 /// What the core implements today.
 pub const FEATURES: Features = Features {
-    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT | ecx1::X2APIC | ecx1::TSC_DEADLINE,
-    edx1: edx1::FPU | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::SSE42 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT | ecx1::X2APIC | ecx1::TSC_DEADLINE,
+    edx1: edx1::FPU | edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: ecx7::RDPID,
     ecx_ext: ecx_ext::LZCNT,
@@ -230,6 +234,28 @@ mod tests {
     #[test]
     fn out_of_range_leaves_return_the_highest_basic_leaf() {
         assert_eq!(cpuid(0x4000_0000, 0, 0, 39, &FEATURES), cpuid(MAX_BASIC, 0, 0, 39, &FEATURES));
+    }
+
+    /// Each SIMD level presupposes the ones before it (SDM Vol. 1 12.1 "Programming with
+    /// SSE3, SSSE3, SSE4 ...": software checks the chain MMX, FXSR, SSE, SSE2, SSE3, SSSE3,
+    /// SSE4.1, SSE4.2), and the MMX registers need the x87 FPU they alias.
+    #[test]
+    fn simd_features_form_a_chain() {
+        let r = cpuid(1, 0, 0, 39, &FEATURES);
+        let (ecx, edx) = (r[2], r[3]);
+        let chain = [
+            edx & edx1::FPU,
+            edx & edx1::MMX,
+            edx & edx1::FXSR,
+            edx & edx1::SSE,
+            edx & edx1::SSE2,
+            ecx & ecx1::SSE3,
+            ecx & ecx1::SSSE3,
+            ecx & ecx1::SSE41,
+            ecx & ecx1::SSE42,
+        ];
+        assert!(chain.iter().all(|&b| b != 0), "SSE4.2 and everything it builds on: {ecx:#x} {edx:#x}");
+        assert_ne!(ecx & ecx1::POPCNT, 0, "POPCNT comes with SSE4.2 on Intel CPUs");
     }
 
     #[test]

@@ -5,9 +5,17 @@
 //! flags and DF, biased toward edge values by a seeded splitmix64. The case runs on the host
 //! (a generated function in a fixed-address mapping, see `diff_support::host`) and in
 //! hvbench's Long64 sandbox from the same registers and memory; all 16 GPRs, the memory
-//! buffer and RFLAGS (masked by the flags the SDM leaves undefined) must agree.
+//! buffer and RFLAGS (masked by the flags the SDM leaves undefined) must agree. The x87/MMX,
+//! XMM and MXCSR state goes in and comes out as an FXSAVE image (random registers, TOP, tags,
+//! rounding control, DAZ/FZ and sticky flags; all SIMD exceptions masked and no x87
+//! exception pending, so nothing traps on the host): FCW, FSW, the abridged tag word, MXCSR,
+//! the eight 80-bit x87/MMX registers and the sixteen XMM registers must agree bit for bit.
+//! The SIMD families (SSE4.2, MMX/SSE integer, SSE floating point) run their legacy
+//! encodings; the string compares get inputs from a small alphabet with zeros (matches,
+//! ranges and terminators) and explicit lengths around -20..20.
 //!
 //! - `HVBENCH_DIFF_CASES` sets the number of cases (default 400,000, a few seconds);
+//!   1,000,000 and more are worth a run after changing a SIMD or floating-point family;
 //! - `HVBENCH_DIFF_SEED` the seed (default printed at the start).
 //!
 //! Forms hvbench does not implement yet are counted and reported as skipped, not failed.
@@ -26,6 +34,7 @@
 //!   against the SDM in `division_errors_follow_the_sdm`;
 //! - BT* with a memory operand and register offset: the offset is kept small so the access
 //!   stays inside the buffer (the host would fault otherwise);
+//! - RCPPS/RSQRTPS are not listed (their approximations differ between vendors);
 //! - INS/OUTS are privileged on the host (IOPL 0) and are covered by `string_ops.rs`;
 //!   RSP is never an operand register (the host stack); PUSH/POP use an RSP inside the buffer.
 

@@ -27,6 +27,7 @@ mod shift;
 mod simd;
 mod softfloat;
 mod sse4;
+mod sse42;
 mod sse_convert;
 mod sse_fp;
 mod sse_int;
@@ -37,6 +38,8 @@ mod syscall;
 mod system;
 mod virt;
 mod x87;
+mod x87_env;
+mod x87_ops;
 
 /// The semantics of one instruction.
 pub type Handler = fn(&mut Exec<'_>, &Instruction) -> Result<()>;
@@ -65,8 +68,11 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     sse_fp::handler,
     sse_convert::handler,
     sse4::handler,
+    sse42::handler,
     fxsave::handler,
     x87::handler,
+    x87_env::handler,
+    x87_ops::handler,
     virt::handler,
 ];
 

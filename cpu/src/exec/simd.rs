@@ -35,7 +35,9 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// MMX availability: #UD (CR0.EM), #NM (CR0.TS), #MF (pending x87 exception).
+    /// MMX availability: #UD (CR0.EM), #NM (CR0.TS), #MF (pending x87 exception; with
+    /// CR0.NE=0 the external FERR# report is not modelled and the instruction proceeds, as
+    /// for the x87 instructions).
     #[inline(always)]
     pub fn mmx_available(&self) -> Result<()> {
         let s = &self.cpu.state;
@@ -45,7 +47,7 @@ impl Exec<'_> {
         if s.cr0 & cr0::TS != 0 {
             return Err(Exception::nm().into());
         }
-        if s.fpu.fsw & FSW_ES != 0 {
+        if s.fpu.fsw & FSW_ES != 0 && s.cr0 & cr0::NE != 0 {
             return Err(Exception::mf().into());
         }
         Ok(())

@@ -15,10 +15,12 @@
 //! - FTZ (with UE masked) returns a zero of the result's sign and sets UE and PE;
 //! - masked overflow returns infinity or the largest finite number per the rounding mode;
 //! - exact zero sums are +0, except -0 when rounding down (IEEE 754 6.3);
-//! - the default NaN is the QNaN "real indefinite" with the sign bit set (SDM Table 4-3).
+//! - the default NaN is the QNaN "real indefinite" with the sign bit set (SDM Table 4-3);
+//! - exception priority (SDM 4.9.2): an invalid operation or divide-by-zero of an element
+//!   hides its denormal-operand flag, and so does a NaN operand.
 //!
-//! Square roots are computed with 62 significant bits plus a sticky bit: exact rounding for
-//! binary32/binary64; x87 FSQRT is not provided.
+//! Square roots are computed as a 64-bit integer root with guard and sticky bits: exactly
+//! rounded in every format, x87 double extended included.
 
 /// Exception flag bits, identical in MXCSR[5:0] and the x87 status word [5:0].
 pub mod flag {
@@ -34,6 +36,9 @@ pub mod flag {
     pub const UE: u32 = 1 << 4;
     /// Precision (inexact).
     pub const PE: u32 = 1 << 5;
+    /// Not an exception: the result's magnitude was rounded up (x87 reports it in FSW.C1,
+    /// SDM 8.1.3.1; at the same bit position). SSE ignores it.
+    pub const ROUNDED_UP: u32 = 1 << 9;
 }
 use flag::*;
 
@@ -231,9 +236,15 @@ impl Fmt {
 
 /// Rounds sig * 2^exp to a multiple of 2^lsb: (multiple count, inexact).
 fn round_at(sig: u128, exp: i64, lsb: i64, rc: Rc, neg: bool) -> (u128, bool) {
+    let (m, inexact, _) = round_at_up(sig, exp, lsb, rc, neg);
+    (m, inexact)
+}
+
+/// [`round_at`], also telling whether the magnitude was rounded up.
+fn round_at_up(sig: u128, exp: i64, lsb: i64, rc: Rc, neg: bool) -> (u128, bool, bool) {
     let shift = lsb - exp;
     if shift <= 0 {
-        return (sig << (-shift).min(127), false);
+        return (sig << (-shift).min(127), false, false);
     }
     let (m, ord) = if shift > 128 {
         (0, core::cmp::Ordering::Less)
@@ -250,7 +261,7 @@ fn round_at(sig: u128, exp: i64, lsb: i64, rc: Rc, neg: bool) -> (u128, bool) {
         Rc::Up => inexact && !neg,
         Rc::Down => inexact && neg,
     };
-    (m + up as u128, inexact)
+    (m + up as u128, inexact, up)
 }
 
 fn bitlen(v: u128) -> i64 {
@@ -281,12 +292,11 @@ fn encode(f: Fmt, neg: bool, m: u128, lsb: i64) -> u128 {
 /// least two places below the rounding position.
 pub fn round_pack(f: Fmt, env: &Env, neg: bool, exp: i64, sig: u128) -> (u128, u32) {
     let p = env.prec.min(f.prec()) as i64;
-    let fp = f.prec() as i64;
     let e = exp + bitlen(sig) - 1;
     let emin = 1 - f.bias();
     let emax = f.bias();
     let lsb_u = e - (p - 1);
-    let (m, inexact) = round_at(sig, exp, lsb_u, env.rc, neg);
+    let (m, inexact, up) = round_at_up(sig, exp, lsb_u, env.rc, neg);
     let e_r = if bitlen(m) > p { e + 1 } else { e };
     if e_r > emax {
         let to_inf = match env.rc {
@@ -296,21 +306,23 @@ pub fn round_pack(f: Fmt, env: &Env, neg: bool, exp: i64, sig: u128) -> (u128, u
             Rc::Down => neg,
         };
         let v = if to_inf { f.inf(neg) } else { f.max_finite(neg, p as u32) };
-        return (v, OE | PE);
+        return (v, OE | PE | if to_inf { ROUNDED_UP } else { 0 });
     }
     if e_r < emin {
         if env.ftz && env.ue_masked {
             return (f.zero(neg), UE | PE);
         }
-        let lsb_d = (emin - (fp - 1)).max(lsb_u);
-        let (m2, inexact2) = round_at(sig, exp, lsb_d, env.rc, neg);
-        let mut flags = if inexact2 { PE } else { 0 };
+        // A denormal result keeps the precision control's p bits below the smallest
+        // normal exponent (x87 with PC < 64 rounds there, not at the format's last bit).
+        let lsb_d = (emin - (p - 1)).max(lsb_u);
+        let (m2, inexact2, up2) = round_at_up(sig, exp, lsb_d, env.rc, neg);
+        let mut flags = if inexact2 { PE } else { 0 } | if up2 { ROUNDED_UP } else { 0 };
         if !env.ue_masked || inexact2 {
             flags |= UE;
         }
         return (encode(f, neg, m2, lsb_d), flags);
     }
-    (encode(f, neg, m, lsb_u), if inexact { PE } else { 0 })
+    (encode(f, neg, m, lsb_u), if inexact { PE } else { 0 } | if up { ROUNDED_UP } else { 0 })
 }
 
 /// The NaN result of a two-operand operation if either operand is a NaN (SDM Table 4-7):
@@ -354,11 +366,12 @@ type Operands = (u128, Class, u128, Class, u32);
 /// Common prologue of two-operand arithmetic: NaNs, unsupported encodings, DAZ, DE.
 fn prologue(f: Fmt, env: &Env, a: u128, b: u128) -> Result<Operands, (u128, u32)> {
     let (ca, cb) = (f.class(a), f.class(b));
-    if let Some(r) = propagate(f, env, a, b, ca, cb) {
-        return Err(r);
-    }
+    // An unsupported x87 encoding is an invalid operand even beside a NaN.
     if ca == Class::Unsupported || cb == Class::Unsupported {
         return Err((f.default_nan(), IE));
+    }
+    if let Some(r) = propagate(f, env, a, b, ca, cb) {
+        return Err(r);
     }
     let mut flags = 0;
     let (a, ca) = operand(f, env, a, &mut flags);
@@ -380,7 +393,7 @@ pub fn add(f: Fmt, env: &Env, a: u128, b: u128, sub: bool) -> (u128, u32) {
     };
     let (na, nb) = (f.neg(a), f.neg(b) ^ sub);
     match (ca, cb) {
-        (Class::Inf, Class::Inf) if na != nb => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Inf) if na != nb => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) => return (f.inf(na), flags),
         (_, Class::Inf) => return (f.inf(nb), flags),
         (Class::Zero, Class::Zero) => {
@@ -434,7 +447,7 @@ pub fn mul(f: Fmt, env: &Env, a: u128, b: u128) -> (u128, u32) {
     };
     let neg = f.neg(a) ^ f.neg(b);
     match (ca, cb) {
-        (Class::Inf, Class::Zero) | (Class::Zero, Class::Inf) => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Zero) | (Class::Zero, Class::Inf) => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) | (_, Class::Inf) => return (f.inf(neg), flags),
         (Class::Zero, _) | (_, Class::Zero) => return (f.zero(neg), flags),
         _ => {}
@@ -455,10 +468,10 @@ pub fn div(f: Fmt, env: &Env, a: u128, b: u128) -> (u128, u32) {
     };
     let neg = f.neg(a) ^ f.neg(b);
     match (ca, cb) {
-        (Class::Inf, Class::Inf) | (Class::Zero, Class::Zero) => return (f.default_nan(), IE | flags),
+        (Class::Inf, Class::Inf) | (Class::Zero, Class::Zero) => return (f.default_nan(), IE | (flags & !DE)),
         (Class::Inf, _) => return (f.inf(neg), flags),
         (_, Class::Inf) | (Class::Zero, _) => return (f.zero(neg), flags),
-        (_, Class::Zero) => return (f.inf(neg), ZE | flags),
+        (_, Class::Zero) => return (f.inf(neg), ZE | (flags & !DE)),
         _ => {}
     }
     let (_, ea, sa) = f.unpack(a);
@@ -493,7 +506,7 @@ fn isqrt(mut n: u128) -> (u128, u128) {
     (res, n)
 }
 
-/// Square root (binary32/binary64 precision; see the module doc).
+/// Square root (exactly rounded; see the module doc).
 pub fn sqrt(f: Fmt, env: &Env, a: u128) -> (u128, u32) {
     let ca = f.class(a);
     match ca {
@@ -507,18 +520,21 @@ pub fn sqrt(f: Fmt, env: &Env, a: u128) -> (u128, u32) {
     let neg = f.neg(a);
     match ca {
         Class::Zero => return (a, flags),
-        _ if neg => return (f.default_nan(), IE | flags),
+        _ if neg => return (f.default_nan(), IE | (flags & !DE)),
         Class::Inf => return (a, flags),
         _ => {}
     }
+    // s in [2^126, 2^128) with an even exponent: a 64-bit root, then a guard bit (the
+    // root's next bit is 1 iff s - root^2 > root) and a sticky bit; exact for every format.
     let (_, e, s) = f.unpack(a);
-    let (mut e, mut s) = norm(e, s, 124);
+    let (mut e, mut s) = norm(e, s, 126);
     if e & 1 != 0 {
         s <<= 1;
         e -= 1;
     }
     let (root, rem) = isqrt(s);
-    let (r, fl) = round_pack(f, env, false, e / 2 - 1, (root << 1) | (rem != 0) as u128);
+    let sig = (root << 2) | ((rem > root) as u128) << 1 | (rem != 0) as u128;
+    let (r, fl) = round_pack(f, env, false, e / 2 - 2, sig);
     (r, fl | flags)
 }
 
@@ -573,6 +589,42 @@ pub fn to_int(f: Fmt, env: &Env, v: u128, bits: u32, truncate: bool) -> (i64, u3
     }
     let r = if neg { (m as i64).wrapping_neg() } else { m as i64 };
     (r, if inexact { PE } else { 0 })
+}
+
+/// Rounds to an integral value in format `f` per `env.rc` (x87 FRNDINT, SSE4.1 ROUNDxx use
+/// their own path): NaNs propagate (SNaN: IE), a denormal sets DE, inexact sets PE.
+pub fn round_int(f: Fmt, env: &Env, v: u128) -> (u128, u32) {
+    let mut flags = 0;
+    let (v, c) = operand(f, env, v, &mut flags);
+    match c {
+        Class::QNaN | Class::Zero | Class::Inf => return (v, flags),
+        Class::SNaN => return (f.quiet(v), IE),
+        Class::Unsupported => return (f.default_nan(), IE),
+        _ => {}
+    }
+    let (neg, e, s) = f.unpack(v);
+    if e >= 0 {
+        return (v, flags);
+    }
+    let (m, inexact, up) = round_at_up(s, e, 0, env.rc, neg);
+    let pe = if inexact { PE } else { 0 } | if up { ROUNDED_UP } else { 0 };
+    if m == 0 {
+        return (f.zero(neg), flags | pe);
+    }
+    (encode(f, neg, m, 0), flags | pe)
+}
+
+/// `v * 2^n` for a finite nonzero `v` (x87 FSCALE's core), rounded per `env`.
+pub fn scale(f: Fmt, env: &Env, v: u128, n: i64) -> (u128, u32) {
+    let (neg, e, s) = f.unpack(v);
+    round_pack(f, env, neg, e.saturating_add(n.clamp(-(1 << 20), 1 << 20)), s)
+}
+
+/// The NaN result of a two-operand x87/SSE operation when an operand is a NaN (see
+/// [`propagate`]), or an unsupported operand's IE; otherwise the classes of the operands
+/// after DAZ, with DE noted in the flags.
+pub fn classify2(f: Fmt, env: &Env, a: u128, b: u128) -> Result<(Class, Class, u32), (u128, u32)> {
+    prologue(f, env, a, b).map(|(_, ca, _, cb, fl)| (ca, cb, fl))
 }
 
 /// Compares two values: None when unordered; the flags hold IE for an SNaN (or for any
@@ -630,7 +682,7 @@ mod tests {
         let one = 1.0f64.to_bits() as u128;
         let three = 3.0f64.to_bits() as u128;
         assert_eq!(div(F64, &env(Rc::Down), one, three), (0x3fd5_5555_5555_5555, PE));
-        assert_eq!(div(F64, &env(Rc::Up), one, three), (0x3fd5_5555_5555_5556, PE));
+        assert_eq!(div(F64, &env(Rc::Up), one, three), (0x3fd5_5555_5555_5556, PE | ROUNDED_UP), "rounded up");
         assert_eq!(div(F64, &env(Rc::Zero), one, three), (0x3fd5_5555_5555_5555, PE));
     }
 

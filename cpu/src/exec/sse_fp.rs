@@ -44,6 +44,7 @@ impl Exec<'_> {
     /// Records SIMD floating-point exception flags and raises #XM/#UD for unmasked ones
     /// (SDM Vol. 1 11.5.2; Vol. 3A 6.15 "Interrupt 19").
     pub(crate) fn sse_commit(&mut self, flags: u32) -> Result<()> {
+        let flags = flags & 0x3f;
         let masks = (self.cpu.state.mxcsr >> 7) & 0x3f;
         let pre = flags & (flag::IE | flag::DE | flag::ZE);
         let raise = if pre & !masks != 0 {

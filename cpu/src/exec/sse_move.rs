@@ -223,9 +223,11 @@ fn clflush(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// EMMS: marks all x87 registers empty.
+/// EMMS: marks all x87 registers empty and sets TOP to 0 (SDM Vol. 1 9.5.1, Table 9-2:
+/// "EMMS: all tags 11B (empty), TOS 000B").
 fn emms(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
     x.mmx_available()?;
+    x.mmx_transition();
     x.cpu.state.fpu.ftw = 0;
     Ok(())
 }

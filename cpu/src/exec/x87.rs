@@ -4,12 +4,14 @@
 //! Implemented: FNINIT/FINIT, FNSTCW/FSTCW, FLDCW, FNSTSW/FSTSW (AX, m16), FNCLEX/FCLEX,
 //! WAIT/FWAIT, FLD/FST/FSTP (m32/m64/m80/ST(i)), FILD/FIST/FISTP/FISTTP, FLD1/FLDZ,
 //! FADD/FSUB/FSUBR/FMUL/FDIV/FDIVR with their P and FI forms, FCHS, FABS, FXCH,
-//! FCOM/FCOMP/FCOMPP/FUCOM/FUCOMP/FUCOMPP, FCOMI/FCOMIP/FUCOMI/FUCOMIP, FFREE,
-//! FINCSTP/FDECSTP, FNOP.
+//! FCOM/FCOMP/FCOMPP/FUCOM/FUCOMP/FUCOMPP, FICOM/FICOMP, FCOMI/FCOMIP/FUCOMI/FUCOMIP,
+//! FFREE, FINCSTP/FDECSTP, FNOP. More in `x87_ops.rs` (constants, FSQRT, FRNDINT, FSCALE,
+//! FXTRACT, FXAM, FTST, FPREM/FPREM1, FCMOVcc) and `x87_env.rs` (FSTENV, FLDENV, FSAVE,
+//! FRSTOR).
 //!
 //! Arithmetic is exact 80-bit (64-bit significand) through [`super::softfloat`], honouring
-//! FCW precision and rounding control. Not modelled: C1's "rounded up" indication (C1 is
-//! cleared except for stack overflow), the bias-adjusted results of unmasked overflow and
+//! FCW precision and rounding control; C1 reports a result rounded up (SDM 8.1.3.1), or a
+//! stack overflow. Not modelled: the bias-adjusted results of unmasked overflow and
 //! underflow (the masked result is delivered, and ES is set), FIP/FDP/FOP updates, and the
 //! full tag word's zero/special distinction (only the abridged valid/empty bit is kept).
 //! Exceptions: #NM per CR0.EM/TS; a pending unmasked exception (FSW.ES) raises #MF before
@@ -27,16 +29,16 @@ use core::cmp::Ordering;
 use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind, Register};
 
 /// FSW.SF (stack fault).
-const FSW_SF: u16 = 1 << 6;
+pub(super) const FSW_SF: u16 = 1 << 6;
 /// FSW.C0, C1, C2, C3.
-const C0: u16 = 1 << 8;
-const C1: u16 = 1 << 9;
-const C2: u16 = 1 << 10;
-const C3: u16 = 1 << 14;
+pub(super) const C0: u16 = 1 << 8;
+pub(super) const C1: u16 = 1 << 9;
+pub(super) const C2: u16 = 1 << 10;
+pub(super) const C3: u16 = 1 << 14;
 /// FSW.B (busy, mirrors ES).
 const FSW_B: u16 = 1 << 15;
 /// +1.0 in double extended.
-const ONE: u128 = (0x3fff << 64) | 1 << 63;
+pub(super) const ONE: u128 = (0x3fff << 64) | 1 << 63;
 
 pub(super) fn handler(i: &Instruction) -> Option<Handler> {
     use Mnemonic as M;
@@ -57,7 +59,7 @@ pub(super) fn handler(i: &Instruction) -> Option<Handler> {
         M::Fdiv | M::Fdivp | M::Fidiv | M::Fdivr | M::Fdivrp | M::Fidivr => arith,
         M::Fchs | M::Fabs => sign_op,
         M::Fxch => fxch,
-        M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp => fcom,
+        M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ficom | M::Ficomp => fcom,
         M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => fcom,
         M::Ffree => ffree,
         M::Fincstp | M::Fdecstp => incdec,
@@ -67,32 +69,32 @@ pub(super) fn handler(i: &Instruction) -> Option<Handler> {
 }
 
 impl Exec<'_> {
-    fn top(&self) -> u32 {
+    pub(super) fn top(&self) -> u32 {
         ((self.cpu.state.fpu.fsw >> 11) & 7) as u32
     }
-    fn set_top(&mut self, t: u32) {
+    pub(super) fn set_top(&mut self, t: u32) {
         let f = &mut self.cpu.state.fpu;
         f.fsw = (f.fsw & !(7 << 11)) | (((t & 7) as u16) << 11);
     }
-    fn phys(&self, i: u32) -> usize {
+    pub(super) fn phys(&self, i: u32) -> usize {
         ((self.top() + i) & 7) as usize
     }
     /// ST(i), or None if its register is empty.
-    fn st(&self, i: u32) -> Option<u128> {
+    pub(super) fn st(&self, i: u32) -> Option<u128> {
         let p = self.phys(i);
         (self.cpu.state.fpu.ftw & (1 << p) != 0).then_some(self.cpu.state.fpu.st[p])
     }
-    fn set_st(&mut self, i: u32, v: u128) {
+    pub(super) fn set_st(&mut self, i: u32, v: u128) {
         let p = self.phys(i);
         self.cpu.state.fpu.st[p] = v;
         self.cpu.state.fpu.ftw |= 1 << p;
     }
-    fn fpop(&mut self) {
+    pub(super) fn fpop(&mut self) {
         let p = self.phys(0);
         self.cpu.state.fpu.ftw &= !(1 << p);
         self.set_top(self.top() + 1);
     }
-    fn x87_env(&self, prec_override: Option<u32>) -> Env {
+    pub(super) fn x87_env(&self, prec_override: Option<u32>) -> Env {
         let fcw = self.cpu.state.fpu.fcw as u32;
         let prec = match (fcw >> 8) & 3 {
             0 => 24,
@@ -110,23 +112,23 @@ impl Exec<'_> {
     }
     /// Records exception flags; true if the destination may be written (no unmasked
     /// IE, DE or ZE).
-    fn x87_flags(&mut self, flags: u32) -> bool {
+    pub(super) fn x87_flags(&mut self, flags: u32) -> bool {
         let f = &mut self.cpu.state.fpu;
         let unmasked = flags & !(f.fcw as u32) & 0x3f;
-        f.fsw |= (flags & 0x7f) as u16;
+        f.fsw |= (flags & 0x3f) as u16 | (flags & flag::ROUNDED_UP) as u16;
         if unmasked != 0 {
             f.fsw |= FSW_ES | FSW_B;
         }
         unmasked & (flag::IE | flag::DE | flag::ZE) == 0
     }
     /// Stack underflow (C1=0) or overflow (C1=1): IE and SF; true if masked.
-    fn stack_fault(&mut self, overflow: bool) -> bool {
+    pub(super) fn stack_fault(&mut self, overflow: bool) -> bool {
         let f = &mut self.cpu.state.fpu;
         f.fsw = (f.fsw & !C1) | FSW_SF | if overflow { C1 } else { 0 };
         self.x87_flags(flag::IE)
     }
     /// Pushes `v`; stack overflow (ST(7) valid) pushes the default NaN when masked.
-    fn fpush(&mut self, v: u128) {
+    pub(super) fn fpush(&mut self, v: u128) {
         let p = ((self.top() + 7) & 7) as usize;
         let v = if self.cpu.state.fpu.ftw & (1 << p) != 0 {
             if !self.stack_fault(true) {
@@ -142,7 +144,7 @@ impl Exec<'_> {
 }
 
 /// #NM, then #MF for a pending unmasked exception (CR0.NE=1).
-fn waiting(x: &mut Exec<'_>) -> Result<()> {
+pub(super) fn waiting(x: &mut Exec<'_>) -> Result<()> {
     x.fpu_available()?;
     if x.cpu.state.fpu.fsw & FSW_ES != 0 && x.cpu.state.cr0 & cr0::NE != 0 {
         return Err(Exception::mf().into());
@@ -207,7 +209,7 @@ fn fldcw(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 /// The memory operand as a double-extended value (floating or integer), with conversion
 /// flags (DE for a denormal single/double, IE for an SNaN).
-fn read_mem_value(x: &mut Exec<'_>, i: &Instruction) -> Result<(u128, u32)> {
+pub(super) fn read_mem_value(x: &mut Exec<'_>, i: &Instruction) -> Result<(u128, u32)> {
     let (seg, off) = x.mem_operand(i);
     let env = Env { prec: 64, ..x.x87_env(None) };
     Ok(match i.memory_size() {
@@ -225,12 +227,12 @@ fn read_mem_value(x: &mut Exec<'_>, i: &Instruction) -> Result<(u128, u32)> {
     })
 }
 
-fn sti(r: Register) -> u32 {
+pub(super) fn sti(r: Register) -> u32 {
     (r as u32).wrapping_sub(Register::ST0 as u32) & 7
 }
 
 /// The ST(i) operand of a one-register form written as `op st(i)` or `op st, st(i)`.
-fn other_st(i: &Instruction) -> u32 {
+pub(super) fn other_st(i: &Instruction) -> u32 {
     match i.op_count() {
         2 => sti(i.op1_register()),
         1 => sti(i.op0_register()),
@@ -302,7 +304,10 @@ fn fst(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         if !x.stack_fault(false) {
             return Ok(());
         }
-    } else if !x.x87_flags(flags) {
+    } else if !{
+        x.cpu.state.fpu.fsw &= !C1;
+        x.x87_flags(flags)
+    } {
         return Ok(());
     }
     let (seg, off) = x.mem_operand(i);
@@ -407,7 +412,7 @@ fn fcom(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     waiting(x)?;
     let m = i.mnemonic();
     let pops = match m {
-        M::Fcomp | M::Fucomp | M::Fcomip | M::Fucomip => 1,
+        M::Fcomp | M::Fucomp | M::Fcomip | M::Fucomip | M::Ficomp => 1,
         M::Fcompp | M::Fucompp => 2,
         _ => 0,
     };

@@ -5,7 +5,7 @@
 //! registers, a memory operand inside the shared buffer, immediates and input values (biased
 //! toward edge values) from a seeded PRNG.
 
-use super::host::{BUF_ADDR, BUF_LEN, State};
+use super::host::{BUF_ADDR, BUF_LEN, FX_LEN, State};
 use iced_x86::{Code, EncodingKind, Encoder, Instruction, MemoryOperand, Mnemonic, OpCodeOperandKind as K, OpKind, Register};
 
 /// The instruction families under test, by name. Extend a list (or add a family) to test
@@ -36,6 +36,30 @@ pub const FAMILIES: &[(&str, &[Mnemonic])] = {
         ("bits", &[Bt, Bts, Btr, Btc, Bsf, Bsr, Popcnt, Lzcnt, Tzcnt]),
         ("bmi", &[Andn, Bextr, Blsi, Blsmsk, Blsr, Bzhi, Mulx, Pdep, Pext, Rorx, Sarx, Shlx, Shrx, Adcx, Adox]),
         ("atomic", &[Xadd, Cmpxchg]),
+        ("sse42", &[Pcmpestri, Pcmpestri64, Pcmpestrm, Pcmpestrm64, Pcmpistri, Pcmpistrm, Crc32, Pcmpgtq]),
+        (
+            "simdint",
+            &[
+                Paddb, Paddw, Paddd, Paddq, Psubb, Psubw, Psubd, Psubq, Paddsb, Paddsw, Psubsb, Psubsw, Paddusb,
+                Paddusw, Psubusb, Psubusw, Pcmpeqb, Pcmpeqw, Pcmpeqd, Pcmpgtb, Pcmpgtw, Pcmpgtd, Pmullw, Pmulhw,
+                Pmulhuw, Pmuludq, Pmaddwd, Pavgb, Pavgw, Pminub, Pmaxub, Pminsw, Pmaxsw, Psadbw, Pand, Pandn, Por,
+                Pxor, Psllw, Pslld, Psllq, Psrlw, Psrld, Psrlq, Psraw, Psrad, Punpcklbw, Punpcklwd, Punpckldq,
+                Punpckhbw, Punpckhwd, Punpckhdq, Packsswb, Packssdw, Packuswb, Pshufw, Pinsrw, Pextrw, Pmovmskb,
+                Movd, Movq, Movq2dq, Movdq2q, Emms, Pshufb, Phaddw, Phaddd, Phaddsw, Phsubw, Phsubd, Phsubsw,
+                Pmaddubsw, Pmulhrsw, Psignb, Psignw, Psignd, Pabsb, Pabsw, Pabsd, Palignr, Movntq,
+            ],
+        ),
+        (
+            "ssefp",
+            &[
+                Addps, Addss, Addpd, Addsd, Subps, Subss, Subpd, Subsd, Mulps, Mulss, Mulpd, Mulsd, Divps, Divss,
+                Divpd, Divsd, Sqrtps, Sqrtss, Sqrtpd, Sqrtsd, Minps, Minss, Minpd, Minsd, Maxps, Maxss, Maxpd, Maxsd,
+                Cmpps, Cmpss, Cmppd, Cmpsd, Comiss, Comisd, Ucomiss, Ucomisd, Cvtpi2ps, Cvtps2pi, Cvttps2pi,
+                Cvtpi2pd, Cvtpd2pi, Cvttpd2pi, Cvtsi2ss, Cvtsi2sd, Cvtss2si, Cvtsd2si, Cvttss2si, Cvttsd2si,
+                Cvtss2sd, Cvtsd2ss, Cvtps2pd, Cvtpd2ps, Cvtdq2ps, Cvtps2dq, Cvttps2dq, Cvtdq2pd, Cvtpd2dq, Cvttpd2dq,
+                Addsubps, Addsubpd, Haddps, Haddpd, Hsubps, Hsubpd, Roundps, Roundss, Roundpd, Roundsd, Dpps, Dppd,
+            ],
+        ),
     ]
 };
 
@@ -107,7 +131,11 @@ pub fn forms() -> Vec<Form> {
         if !op.mode64() || !op.is_instruction() || !matches!(op.encoding(), EncodingKind::Legacy | EncodingKind::VEX) {
             continue;
         }
-        if is_string(code) || op.op_kinds().iter().all(|&k| supported(k)) {
+        // Vector forms: the legacy (SSE/MMX) encodings only; VEX/EVEX forms are AVX.
+        if op.op_kinds().iter().any(|&k| vector_kind(k).is_some()) && op.encoding() != EncodingKind::Legacy {
+            continue;
+        }
+        if is_string(code) || op.op_kinds().iter().all(|&k| supported(k) || vector_kind(k).is_some()) {
             out.push(Form { code, family });
         }
     }
@@ -150,6 +178,17 @@ fn supported(k: K) -> bool {
             | K::imm32sex64
             | K::imm64
     )
+}
+
+/// For an MMX or XMM register operand kind: (is XMM, may be memory).
+fn vector_kind(k: K) -> Option<(bool, bool)> {
+    Some(match k {
+        K::mm_reg | K::mm_rm => (false, false),
+        K::mm_or_mem => (false, true),
+        K::xmm_reg | K::xmm_rm => (true, false),
+        K::xmm_or_mem => (true, true),
+        _ => return None,
+    })
 }
 
 fn is_string(code: Code) -> bool {
@@ -273,7 +312,43 @@ fn random_state(rng: &mut Rng) -> State {
         let v = if rng.one_in(2) { rng.value() } else { rng.next() };
         chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
     }
-    State { gpr, rflags: 0x202 | status | df, buf }
+    State { gpr, rflags: 0x202 | status | df, buf, fx: random_fx(rng) }
+}
+
+/// A random FXSAVE image the host accepts and that cannot make an instruction fault: no
+/// pending x87 exception (FSW bits 7:0 clear), every SIMD exception masked in MXCSR, random
+/// TOP, condition codes, tags, registers, rounding control, DAZ, FZ and sticky flags.
+fn random_fx(rng: &mut Rng) -> Vec<u8> {
+    let mut fx = vec![0u8; FX_LEN];
+    fx[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    let fsw = rng.next() as u16 & 0x4700 | (rng.below(8) as u16) << 11;
+    fx[2..4].copy_from_slice(&fsw.to_le_bytes());
+    fx[4] = rng.next() as u8;
+    let mxcsr = 0x1f80 | (rng.next() as u32 & 0x3f) | (rng.below(4) as u32) << 13 | (rng.next() as u32 & 0x8040);
+    fx[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+    for k in 0..8 {
+        let v = rng.value() as u128 | ((rng.next() as u128 & 0xffff) << 64);
+        fx[32 + 16 * k..42 + 16 * k].copy_from_slice(&v.to_le_bytes()[..10]);
+    }
+    for k in 0..16 {
+        let v = rng.value() as u128 | (rng.value() as u128) << 64;
+        fx[160 + 16 * k..176 + 16 * k].copy_from_slice(&v.to_le_bytes());
+    }
+    fx
+}
+
+/// Rewrites every byte of the XMM registers (and of the buffer) from a small alphabet with
+/// zeros, so that string compares see matches, ranges and terminators.
+fn text_bias(rng: &mut Rng, st: &mut State) {
+    const ALPHABET: [u8; 8] = [0, b'a', b'b', b'c', b'a', b'b', 0x80, 0xff];
+    let zero_rate = 2 + rng.below(30);
+    let byte = |rng: &mut Rng| if rng.one_in(zero_rate) { 0 } else { ALPHABET[rng.below(8) as usize] };
+    for b in &mut st.fx[160..416] {
+        *b = byte(rng);
+    }
+    for b in &mut st.buf {
+        *b = byte(rng);
+    }
 }
 
 /// Builds a random memory operand addressing `size` bytes inside the buffer, fixing the
@@ -281,7 +356,9 @@ fn random_state(rng: &mut Rng) -> State {
 fn memory(rng: &mut Rng, st: &mut State, size: u64, lea: bool) -> (MemoryOperand, u64) {
     let addr32 = rng.one_in(8);
     let margin = 0x40;
-    let addr = BUF_ADDR + margin + rng.below(BUF_LEN as u64 - 2 * margin - size);
+    // 16-byte operands are 16-byte aligned (the legacy SSE forms fault otherwise).
+    let align = if size == 16 { 16 } else { 1 };
+    let addr = (BUF_ADDR + margin + rng.below(BUF_LEN as u64 - 2 * margin - size)) & !(align - 1);
     let base = gpr_index(rng);
     let disp: i64 = match rng.below(4) {
         0 => 0,
@@ -351,6 +428,16 @@ pub fn case(rng: &mut Rng, form: Form) -> Option<Case> {
                 let (m, a) = memory(rng, &mut st, mem_size.max(1), false);
                 set_memory(&mut insn, n, m);
                 mem_addr = Some(a);
+            }
+        } else if let Some((xmm, may_be_mem)) = vector_kind(k) {
+            if may_be_mem && rng.one_in(2) {
+                let (m, a) = memory(rng, &mut st, mem_size.max(1), false);
+                set_memory(&mut insn, n, m);
+                mem_addr = Some(a);
+            } else {
+                insn.set_op_kind(n, OpKind::Register);
+                let r = if xmm { Register::XMM0 as usize + rng.below(16) as usize } else { Register::MM0 as usize + rng.below(8) as usize };
+                insn.set_op_register(n, Register::try_from(r).unwrap_or(Register::XMM0));
             }
         } else if k == K::mem {
             let (m, a) = memory(rng, &mut st, mem_size.max(1), code.mnemonic() == Mnemonic::Lea);
@@ -473,7 +560,37 @@ fn string_case(rng: &mut Rng, code: Code, mut st: State) -> Option<Case> {
 /// Input constraints that keep the host from faulting, and cases whose result the SDM
 /// leaves undefined (each listed here with the reason).
 fn constrain(rng: &mut Rng, i: &Instruction, st: &mut State, mem_addr: Option<u64>, skip: &mut Option<&'static str>) {
-    match i.mnemonic() {
+    use Mnemonic::*;
+    let m = i.mnemonic();
+    if matches!(m, Pcmpestri | Pcmpestri64 | Pcmpestrm | Pcmpestrm64 | Pcmpistri | Pcmpistrm) {
+        if !rng.one_in(3) {
+            text_bias(rng, st);
+        }
+        if rng.one_in(4) {
+            // Operand 2 a copy of operand 1 shifted by a few bytes (equal each / ordered match).
+            let a = 160 + 16 * i.op0_register().number();
+            let shift = rng.below(4) as usize;
+            let mut v = [0u8; 16];
+            v[shift..].copy_from_slice(&st.fx[a..a + 16 - shift]);
+            match (i.op1_kind(), mem_addr) {
+                (OpKind::Memory, Some(addr)) => {
+                    let off = (addr - BUF_ADDR) as usize;
+                    st.buf[off..off + 16].copy_from_slice(&v);
+                }
+                _ => {
+                    let b = 160 + 16 * i.op1_register().number();
+                    st.fx[b..b + 16].copy_from_slice(&v);
+                }
+            }
+        }
+        // Explicit lengths: mostly around -20..20, sometimes raw (saturation, REX.W).
+        for r in [0usize, 2] {
+            if Some(r) != base_or_index(i) && Some(r) != index_reg(i) && !rng.one_in(4) {
+                st.gpr[r] = (rng.below(41) as i64 - 20) as u64 | if rng.one_in(2) { rng.next() << 32 } else { 0 };
+            }
+        }
+    }
+    match m {
         // BT* with a register bit offset address memory outside the operand (SDM "BT":
         // the offset is signed and unbounded): keep it within the buffer.
         Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc

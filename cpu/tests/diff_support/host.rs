@@ -6,10 +6,12 @@
 //! same addresses are valid in hvbench's identity-mapped `Sandbox`: register values (memory
 //! bases, RSI/RDI, RSP) need no translation between the two worlds.
 //!
-//! The generated function (System V ABI, no arguments) saves the callee-saved registers and the
-//! host RSP (in the data page), loads RFLAGS and all 16 GPRs (RSP last: it points into the
+//! The generated function (System V ABI, no arguments) saves the callee-saved registers, the
+//! host RSP and the host's x87/SSE state (FXSAVE, in the data page), loads the input x87/MMX,
+//! XMM and MXCSR state (FXRSTOR), RFLAGS and all 16 GPRs (RSP last: it points into the
 //! buffer, so PUSH/POP work on compared memory), runs the instruction, stores all 16 GPRs,
-//! restores the host RSP, stores RFLAGS, clears DF (the ABI requires it) and returns. All data
+//! restores the host RSP, stores the x87/SSE state (FXSAVE) and restores the host's (FXRSTOR),
+//! stores RFLAGS, clears DF (the ABI requires it) and returns. All data
 //! references are RIP-relative, so no register is needed to find the state block.
 
 use std::ptr;
@@ -26,6 +28,14 @@ const FLAGS: u64 = 0x80;
 const HOST_RSP: u64 = 0x88;
 /// Offset of the memory buffer in the data page.
 const BUF: u64 = 0x400;
+/// Offset of the input FXSAVE image (x87/MMX, XMM, MXCSR) loaded before the instruction.
+const FX_IN: u64 = 0x800;
+/// Offset of the FXSAVE image stored after the instruction.
+const FX_OUT: u64 = 0xa00;
+/// Offset of the host's own FXSAVE image (restored before returning to Rust code).
+const FX_HOST: u64 = 0xc00;
+/// Size of an FXSAVE image.
+pub const FX_LEN: usize = 512;
 /// Length of the memory buffer.
 pub const BUF_LEN: usize = 0x400;
 /// Address of the buffer (host and sandbox alike).
@@ -45,6 +55,9 @@ pub struct State {
     pub rflags: u64,
     /// The memory buffer at [`BUF_ADDR`].
     pub buf: Vec<u8>,
+    /// x87/MMX, XMM and MXCSR state as FXSAVE (64-bit format) lays it out, [`FX_LEN`] bytes
+    /// (SDM Vol. 1 10.5.1, Table 10-2).
+    pub fx: Vec<u8>,
 }
 
 impl Host {
@@ -86,6 +99,7 @@ impl Host {
             ptr::copy_nonoverlapping(input.gpr.as_ptr() as *const u8, data.add(GPRS as usize), 128);
             ptr::write_unaligned(data.add(FLAGS as usize) as *mut u64, input.rflags);
             ptr::copy_nonoverlapping(input.buf.as_ptr(), data.add(BUF as usize), BUF_LEN);
+            ptr::copy_nonoverlapping(input.fx.as_ptr(), data.add(FX_IN as usize), FX_LEN);
         }
         // SAFETY: the page now holds a complete function built by `generate`: it preserves
         // the callee-saved registers and the host stack pointer, touches only the mapping
@@ -93,13 +107,14 @@ impl Host {
         // it cannot fault), clears DF and returns.
         let f: extern "sysv64" fn() = unsafe { std::mem::transmute(self.base) };
         f();
-        let mut out = State { gpr: [0; 16], rflags: 0, buf: vec![0; BUF_LEN] };
+        let mut out = State { gpr: [0; 16], rflags: 0, buf: vec![0; BUF_LEN], fx: vec![0; FX_LEN] };
         // SAFETY: reads of the data page of the live mapping, within its bounds.
         unsafe {
             let data = self.base.add(DATA as usize);
             ptr::copy_nonoverlapping(data.add(GPRS as usize), out.gpr.as_mut_ptr() as *mut u8, 128);
             out.rflags = ptr::read_unaligned(data.add(FLAGS as usize) as *const u64);
             ptr::copy_nonoverlapping(data.add(BUF as usize), out.buf.as_mut_ptr(), BUF_LEN);
+            ptr::copy_nonoverlapping(data.add(FX_OUT as usize), out.fx.as_mut_ptr(), FX_LEN);
         }
         out
     }
@@ -130,6 +145,8 @@ fn generate(insn: &[u8]) -> Vec<u8> {
     // push rbx, rbp, r12, r13, r14, r15
     c.extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
     riprel(&mut c, &[0x48, 0x89, 0x25], HOST_RSP); // mov [rip+HOST_RSP], rsp
+    riprel(&mut c, &[0x48, 0x0f, 0xae, 0x05], FX_HOST); // fxsave64 [rip+FX_HOST]
+    riprel(&mut c, &[0x48, 0x0f, 0xae, 0x0d], FX_IN); // fxrstor64 [rip+FX_IN]
     riprel(&mut c, &[0xff, 0x35], FLAGS); // push qword [rip+FLAGS]
     c.push(0x9d); // popfq
     for r in (0..16u8).filter(|&r| r != 4).chain([4]) {
@@ -142,6 +159,8 @@ fn generate(insn: &[u8]) -> Vec<u8> {
         riprel(&mut c, &[rex, 0x89, modrm], GPRS + 8 * r as u64); // mov [rip+..], r64
     }
     riprel(&mut c, &[0x48, 0x8b, 0x25], HOST_RSP); // mov rsp, [rip+HOST_RSP]
+    riprel(&mut c, &[0x48, 0x0f, 0xae, 0x05], FX_OUT); // fxsave64 [rip+FX_OUT]
+    riprel(&mut c, &[0x48, 0x0f, 0xae, 0x0d], FX_HOST); // fxrstor64 [rip+FX_HOST]
     c.push(0x9c); // pushfq
     riprel(&mut c, &[0x8f, 0x05], FLAGS); // pop qword [rip+FLAGS]
     c.push(0xfc); // cld

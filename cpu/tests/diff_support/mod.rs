@@ -9,7 +9,7 @@ use hvbench_cpu::flags::{AF, CF, DF, OF, PF, SF, STATUS, ZF};
 use hvbench_cpu::sandbox::{Sandbox, SandboxMode, CODE_BASE, VECTOR_SLOT};
 use hvbench_cpu::{Activity, CpuState};
 use hvbench_mmu::PhysAddr;
-use host::{State, BUF_ADDR, BUF_LEN};
+use host::{State, BUF_ADDR, BUF_LEN, FX_LEN};
 use iced_x86::{Formatter, Instruction, IntelFormatter, Mnemonic, OpKind, Register, RflagsBits};
 
 /// hvbench's side: one Long64 sandbox reused for every case.
@@ -50,6 +50,7 @@ impl Emu {
         sb.cpu.state = self.init.clone();
         sb.cpu.state.gpr = input.gpr;
         sb.cpu.state.rflags = input.rflags;
+        load_fx(&mut sb.cpu.state, &input.fx);
         sb.cpu.state.rip = CODE_BASE;
         sb.mem.write_bytes(PhysAddr(CODE_BASE), bytes);
         sb.mem.write_bytes(PhysAddr(BUF_ADDR), &input.buf);
@@ -64,11 +65,70 @@ impl Emu {
         if s.rip == CODE_BASE + bytes.len() as u64 && s.activity == Activity::Active {
             let mut buf = vec![0; BUF_LEN];
             sb.mem.read_bytes(PhysAddr(BUF_ADDR), &mut buf);
-            Outcome::Retired(State { gpr: s.gpr, rflags: s.rflags, buf })
+            Outcome::Retired(State { gpr: s.gpr, rflags: s.rflags, buf, fx: store_fx(s) })
         } else {
             Outcome::Exception(sb.read(VECTOR_SLOT, 1) as u8, s.gpr)
         }
     }
+}
+
+/// Loads the x87/MMX, MXCSR and XMM state of a 64-bit FXSAVE image (SDM Vol. 1 Table 10-2;
+/// the image's ST(i) slots are in stack order, hvbench keeps physical registers).
+pub fn load_fx(s: &mut CpuState, fx: &[u8]) {
+    let u16at = |o: usize| u16::from_le_bytes([fx[o], fx[o + 1]]);
+    s.fpu.fcw = u16at(0);
+    s.fpu.fsw = u16at(2);
+    s.fpu.ftw = fx[4];
+    s.mxcsr = u32::from_le_bytes(fx[24..28].try_into().unwrap());
+    let top = ((s.fpu.fsw >> 11) & 7) as usize;
+    for k in 0..8 {
+        let mut b = [0u8; 16];
+        b[..10].copy_from_slice(&fx[32 + 16 * k..42 + 16 * k]);
+        s.fpu.st[(top + k) & 7] = u128::from_le_bytes(b);
+    }
+    for k in 0..16 {
+        s.xmm[k] = u128::from_le_bytes(fx[160 + 16 * k..176 + 16 * k].try_into().unwrap());
+    }
+}
+
+/// The fields of [`load_fx`] as an FXSAVE image (other bytes zero).
+pub fn store_fx(s: &CpuState) -> Vec<u8> {
+    let mut fx = vec![0u8; FX_LEN];
+    fx[0..2].copy_from_slice(&s.fpu.fcw.to_le_bytes());
+    fx[2..4].copy_from_slice(&s.fpu.fsw.to_le_bytes());
+    fx[4] = s.fpu.ftw;
+    fx[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
+    let top = ((s.fpu.fsw >> 11) & 7) as usize;
+    for k in 0..8 {
+        fx[32 + 16 * k..42 + 16 * k].copy_from_slice(&s.fpu.st[(top + k) & 7].to_le_bytes()[..10]);
+    }
+    for k in 0..16 {
+        fx[160 + 16 * k..176 + 16 * k].copy_from_slice(&s.xmm[k].to_le_bytes());
+    }
+    fx
+}
+
+/// The compared fields of an FXSAVE image: (name, offset, length). FOP, FIP and FDP are not
+/// compared (AMD saves FIP/FDP only while an x87 exception is pending), nor MXCSR_MASK and
+/// the reserved bytes of the ST slots.
+fn fx_fields() -> Vec<(String, usize, usize)> {
+    let mut v = vec![("fcw".to_string(), 0, 2), ("fsw".to_string(), 2, 2), ("ftw".to_string(), 4, 1), ("mxcsr".to_string(), 24, 4)];
+    for k in 0..8 {
+        v.push((format!("st{k}"), 32 + 16 * k, 10));
+    }
+    for k in 0..16 {
+        v.push((format!("xmm{k}"), 160 + 16 * k, 16));
+    }
+    v
+}
+
+/// An FXSAVE field as a hex number.
+fn fx_hex(fx: &[u8], off: usize, len: usize) -> String {
+    let mut s = String::from("0x");
+    for b in fx[off..off + len].iter().rev() {
+        s += &format!("{b:02x}");
+    }
+    s
 }
 
 const REG_NAMES: [&str; 16] =
@@ -124,25 +184,25 @@ pub fn undefined_regs(i: &Instruction, input: &State) -> u16 {
 }
 
 /// The value of operand 1 when it is a register or a buffer memory operand.
-fn source_value(i: &Instruction, input: &State) -> Option<u64> {
+fn source_value(i: &Instruction, input: &State) -> Option<u128> {
     if i.op1_kind() != OpKind::Memory && i.op_count() < 2 {
         return None;
     }
     let size = if i.op1_kind() == OpKind::Memory { i.memory_size().size() } else { i.op1_register().size() };
-    let m = if size >= 8 { u64::MAX } else { (1u64 << (8 * size)) - 1 };
+    let m = if size >= 16 { u128::MAX } else { (1u128 << (8 * size)) - 1 };
     match i.op1_kind() {
         OpKind::Register if i.op_count() > 1 && i.op1_register().is_gpr() => {
             let r = i.op1_register();
             let v = input.gpr[cases::full(r)];
-            Some(if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) { v >> 8 } else { v } & m)
+            Some((if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) { v >> 8 } else { v }) as u128 & m)
         }
         OpKind::Memory => {
             let ea = cases::memory_address(i, input);
             let off = ea.wrapping_sub(BUF_ADDR) as usize;
-            let bytes = input.buf.get(off..off + size)?;
-            let mut b = [0u8; 8];
-            b[..size].copy_from_slice(bytes);
-            Some(u64::from_le_bytes(b) & m)
+            let bytes = input.buf.get(off..off + size.min(16))?;
+            let mut b = [0u8; 16];
+            b[..bytes.len()].copy_from_slice(bytes);
+            Some(u128::from_le_bytes(b) & m)
         }
         _ => None,
     }
@@ -174,6 +234,16 @@ pub fn compare(i: &Instruction, bytes: &[u8], input: &State, host: &State, emu: 
                     flag_names((host.rflags ^ e.rflags) & m)
                 ));
             }
+            for (name, off, len) in fx_fields() {
+                if host.fx[off..off + len] != e.fx[off..off + len] {
+                    diffs.push(format!(
+                        "  {name:<5} in {}  host {}  hvbench {}",
+                        fx_hex(&input.fx, off, len),
+                        fx_hex(&host.fx, off, len),
+                        fx_hex(&e.fx, off, len)
+                    ));
+                }
+            }
             for (k, (h, v)) in host.buf.iter().zip(&e.buf).enumerate() {
                 if h != v {
                     diffs.push(format!(
@@ -199,6 +269,18 @@ pub fn compare(i: &Instruction, bytes: &[u8], input: &State, host: &State, emu: 
         out += &format!("{}{name}={:#x}", if r % 4 == 0 { "\n    " } else { " " }, input.gpr[r]);
     }
     out += &format!("\n    rflags={:#x} ({})\n", input.rflags, flag_names(input.rflags));
+    let top = ((u16::from_le_bytes([input.fx[2], input.fx[3]]) >> 11) & 7) as usize;
+    for n in 0..i.op_count() {
+        let r = i.op_register(n);
+        if i.op_kind(n) != OpKind::Register {
+            continue;
+        }
+        if r.is_xmm() {
+            out += &format!("    {r:?} = {}\n", fx_hex(&input.fx, 160 + 16 * r.number(), 16));
+        } else if r.is_mm() {
+            out += &format!("    {r:?} = {}\n", fx_hex(&input.fx, 32 + 16 * ((r.number() + 8 - top) & 7), 8));
+        }
+    }
     if let Some(v) = source_value(i, input).filter(|_| i.op1_kind() == OpKind::Memory) {
         out += &format!("    memory source operand = {v:#x}\n");
     }
