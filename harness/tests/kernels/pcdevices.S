@@ -154,6 +154,17 @@ _start:
         mov IOAPIC+0x10, %eax
         mov $s_ioapic_ver, %esi; call putfield; call newline
 
+        /* ---- reset-capable ports, read only: port 0x92, the 8042's status ---- */
+        in $0x92, %al; movzbl %al, %ebx
+        mov $s_port92, %esi; call puts
+        mov %ebx, %eax; call puthex2
+        in $0x64, %al; movzbl %al, %ebx
+        mov $s_kbc, %esi; call puts
+        mov %ebx, %eax; call puthex2
+        mov $0xCF9, %dx; in %dx, %al; movzbl %al, %ebx
+        mov $s_rcr, %esi; call puts
+        mov %ebx, %eax; call puthex2; call newline
+
         /* ---- SMP ---- */
         movl $1, next_ap
         call start_aps
@@ -277,6 +288,9 @@ s_cmos:      .asciz "cmos"
 s_lapic_id:  .asciz "lapic id="
 s_lapic_ver: .asciz " version="
 s_ioapic_ver: .asciz "ioapic version="
+s_port92:    .asciz "port92="
+s_kbc:       .asciz " kbc_status="
+s_rcr:       .asciz " cf9="
 s_all:       .asciz "aps up="
 s_ap:        .asciz "ap apic_id="
 
