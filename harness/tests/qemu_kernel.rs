@@ -29,7 +29,8 @@ fn hvbench(elf: &Path) -> (Option<i32>, String) {
 /// time; 2026-01-01 is a Thursday, day 5 counting Sunday as 1), the PC CMOS layout (640 KiB
 /// base memory = 0x280; extended memory capped at 0xFFFF KiB; (128 - 16) MiB / 64 KiB =
 /// 0x700; CPUs - 1), the xAPIC version register (0x14, max LVT 5) and the IOAPIC's (0x20,
-/// 24 redirection entries).
+/// 24 redirection entries); the reset ports as a BIOS leaves them (A20 on; the 8042's
+/// system flag set, command written last, keyboard not inhibited, no buffer full; RC 0).
 const EXPECTED: &[&str] = &[
     "pcdevices",
     "fw_cfg signature=QEMU",
@@ -43,6 +44,7 @@ const EXPECTED: &[&str] = &[
     "cmos 15=80 16=02 17=FF 18=FF 30=FF 31=FF 34=00 35=07 5F=03",
     "lapic id=00000000 version=00050014",
     "ioapic version=00170020",
+    "port92=02 kbc_status=1C cf9=00",
     "ap apic_id=00000001",
     "ap apic_id=00000002",
     "ap apic_id=00000003",
