@@ -1,13 +1,22 @@
 //! [`Machine::run_until`]: run until one of several conditions holds, deterministically.
 //!
 //! The machine checks the conditions after every piece of a vCPU's turn. A piece ends at
-//! every port or MMIO write, at HLT and at the end of the quantum; when a condition is about
-//! events the CPU reports (exceptions, interrupts), pieces are one step long. So the stop
-//! comes right after the write, HLT or delivery that met the condition (for [`Until::Serial`]:
-//! the OUT that sent the last byte of the text), before any vCPU runs another instruction.
-//! Where the machine stops depends only on the guest and the schedule, never on the host.
+//! every port or MMIO write, at HLT, at the vCPU's APIC timer deadline and at the end of the
+//! quantum. So the stop for [`Until::Serial`] (the OUT that sent the text's last byte),
+//! [`Until::PortWrite`] and [`Until::Halt`] comes right after the write or HLT, before any
+//! vCPU runs another instruction; for [`Until::Exception`] and [`Until::Interrupt`] it comes
+//! at the end of the piece in which the event was delivered (the handler has run up to its
+//! first port/MMIO write or HLT, or to the end of the quantum); [`Until::Steps`] stops at
+//! exactly that step count. Where the machine stops depends only on the guest and the
+//! schedule, never on the host.
+//!
 //! A stopped machine keeps its place in the schedule, as a budget stop does: a later `run`
-//! or `run_until` goes on as if the machine had never stopped.
+//! or `run_until` goes on as if the machine had never stopped. The conditions never change
+//! how the pieces are cut, with one exception: [`Until::Steps`] may end a piece early, as
+//! the `max_instructions` budget does. A vCPU notices a PIT, RTC or COM1 interrupt at the
+//! start of a piece or at its next port access, so a run split there can take such an
+//! interrupt a few instructions earlier than the uninterrupted run (the same holds for a
+//! budget stop and a snapshot taken there).
 
 use super::{Machine, Record};
 use crate::devices::pc_bus::PcBus;
@@ -73,7 +82,6 @@ pub(super) struct Watch {
     /// How far the tap has been searched for each `Serial` condition.
     scanned: usize,
     met: Option<Stop>,
-    single_step: bool,
 }
 
 impl Watch {
@@ -95,7 +103,7 @@ impl Watch {
     /// The steps the next piece may run (`allowed` before the watch), given the machine's
     /// steps so far; records a [`Until::Steps`] that is already reached.
     pub(super) fn limit(&mut self, allowed: u64, steps: u64) -> u64 {
-        let mut allowed = if self.single_step { allowed.min(1) } else { allowed };
+        let mut allowed = allowed;
         for index in 0..self.conditions.len() {
             if let Until::Steps(target) = self.conditions[index] {
                 if steps >= target {
@@ -141,11 +149,11 @@ impl Machine {
     /// The stop is deterministic (see the [module documentation](self) for exactly where it
     /// comes): the same machine and conditions stop at the same step, with the same state,
     /// every time. The machine keeps its place: calling [`Machine::run`] or `run_until`
-    /// again goes on exactly as an uninterrupted run would. The `max_instructions` budget
-    /// still applies ([`Stop::Ended`] with [`Outcome::BudgetExhausted`]). Conditions about
-    /// exceptions and interrupts turn the CPU's event records on for the call and make the
-    /// machine check after every step (slower); records the machine's own `trace` setting
-    /// would not have kept are dropped.
+    /// again goes on as an uninterrupted run would (see the [module documentation](self) for
+    /// the one exception, [`Until::Steps`]). The `max_instructions` budget still applies
+    /// ([`Stop::Ended`] with [`Outcome::BudgetExhausted`]). Conditions about exceptions and
+    /// interrupts turn the CPU's event records on for the call; records the machine's own
+    /// `trace` setting would not have kept are dropped.
     ///
     /// ```
     /// use hvbench::machine::{Stop, Until};
@@ -170,13 +178,13 @@ impl Machine {
     /// # Ok::<(), hvbench::MachineError>(())
     /// ```
     pub fn run_until(&mut self, conditions: &[Until]) -> Stop {
-        let single_step = conditions.iter().any(Until::needs_events);
+        let needs_events = conditions.iter().any(Until::needs_events);
         let watches_io = conditions.iter().any(|c| matches!(c, Until::PortWrite { .. }));
-        self.watch = Some(Box::new(Watch { conditions: conditions.to_vec(), scanned: 0, met: None, single_step }));
+        self.watch = Some(Box::new(Watch { conditions: conditions.to_vec(), scanned: 0, met: None }));
         self.bus.uart_mut().output_mut().set_tap(true);
         self.bus.watch_io(watches_io);
         let first_record = self.records.len();
-        if single_step {
+        if needs_events {
             for c in &mut self.cpus {
                 c.trace = true;
             }
@@ -186,7 +194,7 @@ impl Machine {
                 break stop;
             }
         };
-        if single_step {
+        if needs_events {
             for c in &mut self.cpus {
                 c.trace = self.cfg.trace;
             }
