@@ -10,7 +10,6 @@
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0x00000003
-        .set COM1, 0x3F8
         .set APIC, 0xFEE00000
         .set NAPS, 3
 
@@ -26,10 +25,7 @@ _start:
         lgdt gdt_ptr
         ljmp $0x08, $1f
 1:      mov $0x10, %ax; mov %ax, %ds; mov %ax, %es; mov %ax, %ss
-        mov $COM1+3, %dx; mov $0x80, %al; out %al, %dx
-        mov $COM1+0, %dx; mov $0x01, %al; out %al, %dx
-        mov $COM1+1, %dx; mov $0x00, %al; out %al, %dx
-        mov $COM1+3, %dx; mov $0x03, %al; out %al, %dx
+        call com1_init
         mov $msg_bsp, %esi
         call puts
 
@@ -66,13 +62,7 @@ _start:
         mov $msg_timer, %esi
         call puts
 
-        /* wait until the transmitter is empty (LSR bit 6), then power off */
-5:      mov $COM1+5, %dx; in %dx, %al; test $0x40, %al; jz 5b
-        mov $0x8900, %dx
-        mov $msg_shutdown, %esi
-6:      mov (%esi), %al; test %al, %al; jz 7f; out %al, %dx; inc %esi; jmp 6b
-7:      mov $0xF4, %dx; xor %eax, %eax; out %eax, %dx
-8:      cli; hlt; jmp 8b
+        jmp poweroff
 
 timer_handler:
         movl $1, timer_fired
@@ -92,20 +82,6 @@ lock_release:
         xor %eax, %eax
         xchg %eax, lock
         ret
-
-puts:
-1:      mov (%esi), %al
-        test %al, %al
-        jz 3f
-        mov %al, %ah
-        mov $COM1+5, %dx
-2:      in %dx, %al; test $0x20, %al; jz 2b
-        mov $COM1, %dx
-        mov %ah, %al
-        out %al, %dx
-        inc %esi
-        jmp 1b
-3:      ret
 
 /* An AP arrives here in 32-bit protected mode from the trampoline. */
 ap_entry32:
