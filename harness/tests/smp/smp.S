@@ -22,9 +22,7 @@ mb_header:
 
 _start:
         mov $stack_top, %esp
-        lgdt gdt_ptr
-        ljmp $0x08, $1f
-1:      mov $0x10, %ax; mov %ax, %ds; mov %ax, %es; mov %ax, %ss
+        call load_flat_gdt
         call com1_init
         mov $msg_bsp, %esi
         call puts
@@ -110,9 +108,6 @@ ap_entry32:
         .code32
         .data
         .align 8
-gdt:    .quad 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
-gdt_ptr: .word 23
-        .long gdt
 idt_ptr: .word 0x41*8-1
         .long idt
 lock:   .long 0
