@@ -297,10 +297,10 @@ fn resume(args: ResumeArgs) -> Result<i32, UserError> {
 fn report_records(m: &mut Machine, trace_out: &mut TraceOut) {
     let mut reported = std::collections::BTreeSet::new();
     for r in m.take_records() {
-        if let hvbench_cpu::Event::Unimplemented { rip, text } = &r.event {
-            if reported.insert((*rip, text.clone())) {
-                eprintln!("hvbench: vCPU {} at rip={rip:#x}: unimplemented instruction `{text}` (the guest got #UD)", r.cpu);
-            }
+        if let hvbench_cpu::Event::Unimplemented { rip, text } = &r.event
+            && reported.insert((*rip, text.clone()))
+        {
+            eprintln!("hvbench: vCPU {} at rip={rip:#x}: unimplemented instruction `{text}` (the guest got #UD)", r.cpu);
         }
         // VMfail and failed VM entries are always recorded; say why on stderr.
         match &r.event {
