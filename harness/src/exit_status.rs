@@ -11,6 +11,9 @@ pub enum Outcome {
     DebugExit(u32),
     /// The guest powered the machine off (port 0x8900 "Shutdown", or ACPI S5).
     PowerOff,
+    /// The guest asked for a reset (port 0xCF9, port 0x92 bit 0, 8042 command 0xFE) and the
+    /// machine was not told to carry it out (`hvbench run --reboot`).
+    Reset(crate::devices::reset::ResetSource),
     /// A vCPU triple-faulted (entered the shutdown state).
     TripleFault {
         /// Which vCPU.
@@ -45,8 +48,10 @@ pub const DEADLOCK: i32 = 10;
 pub const UNSUPPORTED: i32 = 12;
 /// Exit status for an internal error of hvbench (a bug: please report it).
 pub const INTERNAL: i32 = 14;
-/// Exit status for a trace that differs from its golden file (`hvbench trace diff`).
+/// Reserved for a trace that differs from its golden file (`hvbench trace diff`).
 pub const TRACE_MISMATCH: i32 = 16;
+/// Exit status for a guest that asked for a reset (without `--reboot`).
+pub const GUEST_RESET: i32 = 18;
 
 impl Outcome {
     /// The process exit status for this outcome.
@@ -55,6 +60,7 @@ impl Outcome {
             // As QEMU: the low 8 bits of (v << 1) | 1 reach the parent.
             Outcome::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
             Outcome::PowerOff => POWER_OFF,
+            Outcome::Reset(_) => GUEST_RESET,
             Outcome::TripleFault { .. } => TRIPLE_FAULT,
             Outcome::BudgetExhausted => BUDGET_EXHAUSTED,
             Outcome::Deadlock => DEADLOCK,
@@ -67,6 +73,7 @@ impl Outcome {
         match self {
             Outcome::DebugExit(v) => format!("guest wrote {v:#x} to isa-debug-exit (status {})", self.exit_status()),
             Outcome::PowerOff => "guest powered off".into(),
+            Outcome::Reset(source) => format!("guest requested a reset ({}); run with --reboot to carry it out", source.describe()),
             Outcome::TripleFault { cpu } => format!("vCPU {cpu} triple-faulted (shutdown state)"),
             Outcome::BudgetExhausted => "instruction budget exhausted (--max-instructions)".into(),
             Outcome::Deadlock => "deadlock: every vCPU is halted or waiting and no timer is armed".into(),
@@ -89,7 +96,7 @@ mod tests {
 
     #[test]
     fn hvbench_statuses_are_even_and_distinct() {
-        let all = [POWER_OFF, BAD_OPTION, BAD_IMAGE, TRIPLE_FAULT, BUDGET_EXHAUSTED, DEADLOCK, UNSUPPORTED, INTERNAL, TRACE_MISMATCH];
+        let all = [POWER_OFF, BAD_OPTION, BAD_IMAGE, TRIPLE_FAULT, BUDGET_EXHAUSTED, DEADLOCK, UNSUPPORTED, INTERNAL, TRACE_MISMATCH, GUEST_RESET];
         for (i, a) in all.iter().enumerate() {
             assert_eq!(a % 2, 0, "status {a} would collide with a guest's odd status");
             assert!(all[i + 1..].iter().all(|b| b != a), "status {a} used twice");

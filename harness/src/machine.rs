@@ -36,6 +36,9 @@ use hvbench_mmu::Bus;
 use hvbench_cpu::{Cpu, CpuConfig, Event, StopReason};
 use hvbench_mmu::{PhysAddr, PhysMem, RamLayoutError};
 
+mod watch;
+pub use watch::{Stop, Until};
+
 /// The most vCPUs a machine may have.
 pub const MAX_CPUS: usize = 64;
 /// Where the loader's entry GDT lives (in the EBDA, which the memory map reports reserved).
@@ -127,6 +130,8 @@ pub struct Machine {
     cursor: usize,
     /// What is left of that turn's quantum when the budget interrupted it.
     cursor_left: Option<u64>,
+    /// What [`Machine::run_until`] watches for, during that call.
+    watch: Option<Box<watch::Watch>>,
 }
 
 impl Machine {
@@ -161,7 +166,38 @@ impl Machine {
                 c
             })
             .collect();
-        Ok(Self { mem, bus, cpus, cfg, records: Vec::new(), acpi_rsdp: acpi.rsdp, cursor: 0, cursor_left: None })
+        Ok(Self { mem, bus, cpus, cfg, records: Vec::new(), acpi_rsdp: acpi.rsdp, cursor: 0, cursor_left: None, watch: None })
+    }
+
+    /// Resets the machine as a power cycle does (what `hvbench run --reboot` does when the
+    /// guest asks for a reset, see [`Outcome::Reset`]): vCPUs, devices and RAM go back to
+    /// their power-on state and virtual time and the step counters to 0, with the same
+    /// configuration; COM1 output keeps going to the same sink and the COM1 input the guest
+    /// has not read stays. Trace records not yet taken stay. The caller loads the kernel again
+    /// ([`Machine::load_multiboot`]), as QEMU's `-kernel` boot does on every reset.
+    pub fn reset(&mut self) -> Result<(), MachineError> {
+        // The machine never gives the bus a separate 0xE9 sink: the second output is None.
+        let (serial, _e9, serial_input) = self.bus.take_outputs();
+        let cfg = MachineConfig {
+            memory: self.cfg.memory,
+            cpus: self.cfg.cpus,
+            serial,
+            serial_input,
+            max_instructions: self.cfg.max_instructions,
+            quantum: self.cfg.quantum,
+            trace: self.cfg.trace,
+            rng_seed: self.cfg.rng_seed,
+            cpu_profile: self.cfg.cpu_profile.clone(),
+        };
+        let records = std::mem::take(&mut self.records);
+        *self = Machine::new(cfg)?;
+        self.records = records;
+        Ok(())
+    }
+
+    /// The CPU profile's name (`MachineConfig::cpu_profile`).
+    pub fn cpu_profile(&self) -> &str {
+        &self.cfg.cpu_profile
     }
 
     /// Loads a multiboot or multiboot2 kernel and puts the BSP in the entry state the
@@ -240,16 +276,32 @@ impl Machine {
     /// nothing can happen any more.
     pub fn run(&mut self) -> Outcome {
         loop {
-            if let Some(r) = self.round() {
+            // Without a watch nothing is ever met: only an end stops the loop.
+            if let Some(Stop::Ended(r)) = self.round() {
                 self.bus.flush();
                 return r;
             }
         }
     }
 
+    /// What stops the run at the top of a turn's loop: a condition of
+    /// [`Machine::run_until`] that was met, then an exit the guest requested.
+    fn pending_stop(&self) -> Option<Stop> {
+        if let Some(met) = self.watch.as_ref().and_then(|w| w.met()) {
+            return Some(met);
+        }
+        self.exit_requested().map(Stop::Ended)
+    }
+
     /// The machine's own part of a snapshot.
     pub(crate) fn schedule(&self) -> crate::snapshot::ScheduleSnapshot {
-        crate::snapshot::ScheduleSnapshot { quantum: self.cfg.quantum, cursor: self.cursor, cursor_left: self.cursor_left, acpi_rsdp: self.acpi_rsdp }
+        crate::snapshot::ScheduleSnapshot {
+            quantum: self.cfg.quantum,
+            cursor: self.cursor,
+            cursor_left: self.cursor_left,
+            acpi_rsdp: self.acpi_rsdp,
+            cpu_profile: self.cfg.cpu_profile.clone(),
+        }
     }
 
     /// Restores the machine's own part of a snapshot.
@@ -260,8 +312,9 @@ impl Machine {
         self.acpi_rsdp = s.acpi_rsdp;
     }
 
-    /// One turn of every vCPU (from the one whose turn it is); `Some` when the run is over.
-    fn round(&mut self) -> Option<Outcome> {
+    /// One turn of every vCPU (from the one whose turn it is); `Some` when the run is over
+    /// or a watched condition was met.
+    fn round(&mut self) -> Option<Stop> {
         while self.cursor < self.cpus.len() {
             let i = self.cursor;
             let resume = self.cursor_left.take();
@@ -271,11 +324,11 @@ impl Machine {
             self.cursor += 1;
         }
         self.cursor = 0;
-        if let Some(o) = self.exit_requested() {
-            return Some(o);
+        if let Some(stop) = self.pending_stop() {
+            return Some(stop);
         }
         if self.cpus.iter().all(|c| c.state.activity != Activity::Active) {
-            return self.idle();
+            return self.idle().map(Stop::Ended);
         }
         None
     }
@@ -283,7 +336,7 @@ impl Machine {
     /// vCPU `i`'s turn: up to a quantum of instructions, or what is left of a turn that
     /// the budget interrupted (`resume`). A turn the budget interrupts keeps its place, so a
     /// run continued with a larger budget goes on as if it had not stopped.
-    fn turn(&mut self, i: usize, resume: Option<u64>) -> Option<Outcome> {
+    fn turn(&mut self, i: usize, resume: Option<u64>) -> Option<Stop> {
         let mut left = match resume {
             Some(l) => l.max(1),
             None => {
@@ -292,17 +345,27 @@ impl Machine {
             }
         };
         loop {
-            if let Some(o) = self.exit_requested() {
-                return Some(o);
+            if let Some(stop) = self.pending_stop() {
+                // A met condition keeps the turn's place, as the budget does.
+                if matches!(stop, Stop::Met { .. }) {
+                    self.cursor_left = Some(left);
+                }
+                return Some(stop);
             }
             let mut allowed = left;
             if let Some(max) = self.cfg.max_instructions {
                 let done = self.steps();
                 if done >= max {
                     self.cursor_left = Some(left);
-                    return Some(Outcome::BudgetExhausted);
+                    return Some(Stop::Ended(Outcome::BudgetExhausted));
                 }
                 allowed = allowed.min(max - done);
+            }
+            if let Some(w) = &mut self.watch {
+                allowed = w.limit(allowed, self.cpus.iter().map(|c| c.steps).sum());
+                if w.met().is_some() {
+                    continue;
+                }
             }
             let now = self.now();
             self.bus.set_time(now);
@@ -314,17 +377,24 @@ impl Machine {
                 _ => allowed,
             };
             let before = cpu.steps;
+            let was_active = cpu.state.activity == Activity::Active;
             let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
             let ran = self.cpus[i].steps - before;
             if let Some(a) = self.bus.lapic(i) {
                 self.cpus[i].state.cr8 = u64::from(a.tpr() >> 4);
             }
+            let first_record = self.records.len();
             self.collect_events(i);
+            if let Some(w) = &mut self.watch {
+                // It ran (a halted vCPU that woke up runs at least the delivery) and halted.
+                let halted = (was_active || ran > 0) && self.cpus[i].state.activity == Activity::Halted;
+                w.observe(i, halted, &mut self.bus, &self.records[first_record..]);
+            }
             if let StopReason::Unsupported(what) = stop {
-                return Some(Outcome::Unsupported { cpu: i, what });
+                return Some(Stop::Ended(Outcome::Unsupported { cpu: i, what }));
             }
             if self.cpus[i].state.activity == Activity::Shutdown {
-                return Some(Outcome::TripleFault { cpu: i });
+                return Some(Stop::Ended(Outcome::TripleFault { cpu: i }));
             }
             self.apply_startups();
             left = left.saturating_sub(ran);
@@ -420,6 +490,7 @@ impl Machine {
             // The bus reports QEMU's status (v << 1) | 1; the outcome keeps the value written.
             ExitRequest::DebugExit(status) => Outcome::DebugExit(status >> 1),
             ExitRequest::PowerOff => Outcome::PowerOff,
+            ExitRequest::Reset(source) => Outcome::Reset(source),
         })
     }
 }

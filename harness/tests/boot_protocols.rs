@@ -25,7 +25,9 @@
 //! - Multiboot2 tags beyond the ones hvbench gives (GRUB adds load base address, ELF
 //!   sections, framebuffer, VBE, BIOS boot device, APM...), and tag order (not specified).
 //! - The ACPI RSDP's revision: Bochs's BIOS has an ACPI 1.0 RSDP (revision 0), hvbench's
-//!   tables are ACPI 2.0 (revision 2). Only the signature is compared.
+//!   tables are ACPI 2.0 (revision 2). The signatures are compared, and the rule that picks
+//!   the tag: GRUB gives tag 14 alone for its revision-0 RSDP, hvbench tag 15 alone for its
+//!   revision-2 one (GRUB's rule on a BIOS PC, see loader/multiboot2.rs).
 
 mod common;
 
@@ -302,7 +304,10 @@ fn multiboot2_information_as_the_specification_and_grub_give_it() {
     for (t, what) in [(1, "cmdline"), (2, "boot loader name"), (3, "module"), (4, "basic meminfo"), (6, "memory map")] {
         assert!(types.contains(&t), "tag {t} ({what}) missing: {types:?}");
     }
-    assert!(types.contains(&14) || types.contains(&15), "an ACPI RSDP tag: {types:?}");
+    // One ACPI tag, chosen by the RSDP's revision as GRUB does on a BIOS PC: hvbench's
+    // tables are ACPI 2.0 (revision 2), so tag 15 with the whole 36-byte RSDP.
+    let acpi: Vec<(u32, u32)> = ours.tags.iter().copied().filter(|t| t.0 == 14 || t.0 == 15).collect();
+    assert_eq!(acpi, [(15, 8 + 36)], "ACPI tags (type, size): {:?}", ours.tags);
     assert!(ours.rsdp_signatures.iter().all(|s| s == "RSD PTR "), "{:?}", ours.rsdp_signatures);
     assert_eq!(ours.cmdline.as_deref(), Some(format!("{} {CMDLINE_ARGS}", kernel.display()).as_str()));
     assert_eq!(ours.loader.as_deref(), Some("hvbench"));
@@ -323,5 +328,9 @@ fn multiboot2_information_as_the_specification_and_grub_give_it() {
     check_modules(&grub, &[&a, &b], &[&an, &bn], "GRUB");
     assert!(grub.mem_lower.is_some());
     assert!(!grub.rsdp_signatures.is_empty() && grub.rsdp_signatures.iter().all(|s| s == "RSD PTR "), "{text}");
+    // The same rule on GRUB's side: Bochs's BIOS has a revision-0 RSDP, and GRUB passes it in
+    // tag 14 (20 bytes) and gives no tag 15.
+    let grub_acpi: Vec<(u32, u32)> = grub.tags.iter().copied().filter(|t| t.0 == 14 || t.0 == 15).collect();
+    assert_eq!(grub_acpi, [(14, 8 + 20)], "GRUB's ACPI tags: {:?}", grub.tags);
     assert!(grub.loader.as_deref().is_some_and(|l| l.starts_with("GRUB")), "{text}");
 }

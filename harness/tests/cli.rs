@@ -69,10 +69,16 @@ fn budget_exhaustion_has_its_own_status() {
 fn help_documents_every_run_option_with_an_example() {
     let o = hvbench(&["run", "--help"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    for opt in ["--append", "--module", "--smp", "--memory", "--cpu", "--serial", "--max-instructions", "--trace", "--serial-input"] {
+    for opt in ["--append", "--module", "--smp", "--memory", "--cpu", "--serial", "--max-instructions", "--trace", "--serial-input", "--reboot", "--save-snapshot", "--at"] {
         assert!(text.contains(opt), "--help lacks {opt}");
     }
-    assert!(text.matches("Example").count() >= 8, "every option should show an example:\n{text}");
+    assert!(text.matches("Example").count() >= 11, "every option should show an example:\n{text}");
+    let o = hvbench(&["resume", "--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for opt in ["--max-instructions", "--serial", "--trace", "--save-snapshot", "--at"] {
+        assert!(text.contains(opt), "resume --help lacks {opt}");
+    }
+    assert!(text.matches("Example").count() >= 6, "every option should show an example:\n{text}");
 }
 
 mod common;

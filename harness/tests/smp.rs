@@ -4,6 +4,8 @@
 //! QEMU is installed, against `qemu-system-x86_64 -smp 4` (sorted lines: the order in which
 //! QEMU's APs take the lock differs from run to run; hvbench's is fixed).
 
+mod common;
+
 use hvbench::devices::sink::SerialSink;
 use hvbench::{Machine, MachineConfig, Outcome};
 use std::path::{Path, PathBuf};
@@ -16,21 +18,7 @@ const AP_LINES: [&str; 3] = ["AP 1 up", "AP 2 up", "AP 3 up"];
 
 /// Builds smp.elf, or `None` (with a message) when GNU as is missing.
 fn build() -> Option<PathBuf> {
-    // One directory per call: the tests of this file run in parallel threads of one process.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("hvbench-smp-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smp/smp.S");
-    let (obj, elf) = (dir.join("smp.o"), dir.join("smp.elf"));
-    let Ok(s) = Command::new("as").args(["--32", "-o"]).arg(&obj).arg(&src).status() else {
-        eprintln!("SKIPPED: GNU as is not installed; cannot build tests/smp/smp.S");
-        return None;
-    };
-    assert!(s.success(), "as failed on smp.S");
-    let linked = Command::new("ld").args(["-m", "elf_i386", "-N", "-Ttext=0x100000", "-e", "_start", "-o"]).arg(&elf).arg(&obj).output().expect("ld runs");
-    assert!(linked.status.success(), "ld failed: {}", String::from_utf8_lossy(&linked.stderr));
-    Some(elf)
+    common::assemble("smp/smp.S", "0x100000")
 }
 
 fn run_hvbench(elf: &Path) -> (Outcome, String, Machine) {

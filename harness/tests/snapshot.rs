@@ -119,4 +119,7 @@ fn restore_refuses_a_different_machine() {
     assert!(matches!(two.restore(&snap), Err(SnapshotError::CpuCount { snapshot: 4, machine: 2 })));
     let mut small = Machine::new(hvbench::MachineConfig { cpus: 4, memory: 64 << 20, ..Default::default() }).unwrap();
     assert!(matches!(small.restore(&snap), Err(SnapshotError::MemorySize { .. })));
+    let mut other = Machine::new(hvbench::MachineConfig { cpus: 4, cpu_profile: "no-ept".into(), ..Default::default() }).unwrap();
+    assert!(matches!(other.restore(&snap), Err(SnapshotError::CpuProfile { .. })));
+    assert_eq!(snap.schedule.cpu_profile, "default");
 }

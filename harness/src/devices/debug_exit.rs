@@ -31,14 +31,18 @@ pub enum ExitRequest {
     DebugExit(u32),
     /// ACPI S5 or the shutdown port: power off, status 0.
     PowerOff,
+    /// A reset (port 0xCF9, port 0x92 or the 8042, see [`super::reset`]).
+    Reset(super::reset::ResetSource),
 }
 
 impl ExitRequest {
-    /// The exit status the run reports (QEMU's convention).
+    /// The exit status the run reports (QEMU's convention for isa-debug-exit and power-off;
+    /// hvbench's [`crate::exit_status::GUEST_RESET`] for a reset).
     pub fn status(self) -> u32 {
         match self {
             Self::DebugExit(s) => s,
             Self::PowerOff => 0,
+            Self::Reset(_) => crate::exit_status::GUEST_RESET as u32,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod pc_bus;
 pub mod pci;
 pub mod pic;
 pub mod pit;
+pub mod reset;
 pub mod rtc;
 pub mod sink;
 pub mod uart;

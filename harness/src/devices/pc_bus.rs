@@ -4,7 +4,8 @@
 //! debug ports): 0x20-0x21 and 0xA0-0xA1 PICs, 0x40-0x43 PIT, 0x61 system control port B,
 //! 0x70-0x71 RTC, 0x80 POST, 0xE9 Bochs console, 0xF4 isa-debug-exit, 0x3F8-0x3FF COM1,
 //! 0x4D0-0x4D1 ELCR, 0x510-0x511 fw_cfg, 0x600-0x60B ACPI PM, 0xCF8/0xCFC PCI
-//! configuration, 0x8900 shutdown.
+//! configuration, 0x8900 shutdown; the reset ports (see [`super::reset`]): 0x60/0x64 (the
+//! 8042's reset line), 0x92 (fast reset), 0xCF9 (reset control, byte accesses).
 //!
 //! Interrupt wiring: PIT OUT0 edges on IRQ0, COM1 on IRQ4, RTC on IRQ8. Every ISA line goes
 //! to both the 8259A pair and the IOAPIC (see [`super::ioapic`]); the IOAPIC's pins are the
@@ -47,6 +48,7 @@ use super::mmio::{MmioDevice, MmioMap, MmioOverlap};
 use super::pci::PciBus;
 use super::pic::Pic;
 use super::pit::{PIT_IRQ, Pit};
+use super::reset::ResetPorts;
 use super::rtc::{CmosMemory, RTC_IRQ, Rtc, RtcConfig};
 use super::sink::{CharOut, SerialSink};
 use super::uart::{COM1_BASE, COM1_IRQ, Uart, UartState};
@@ -87,6 +89,7 @@ pub struct PcBusState {
     /// Every present PCI function's 256 configuration bytes, by (device, function).
     pci_config: Vec<((u8, u8), Vec<u8>)>,
     pm: AcpiPm,
+    reset: ResetPorts,
     lapics: Vec<LocalApic>,
     ioapic: IoApic,
     exit: Option<ExitRequest>,
@@ -110,12 +113,28 @@ pub struct PcBus {
     fw_cfg: FwCfg,
     pci: PciBus,
     pm: AcpiPm,
+    reset: ResetPorts,
     e9: Option<CharOut>,
     mmio: MmioMap,
     lapics: Vec<LocalApic>,
     ioapic: IoApic,
     exit: Option<ExitRequest>,
     now: u64,
+    /// Port writes since the machine last took them, while it watches them (not state).
+    io_log: Option<Vec<IoWrite>>,
+}
+
+/// One OUT as the bus saw it (see [`PcBus::watch_io`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoWrite {
+    /// The vCPU that wrote.
+    pub cpu: CpuIndex,
+    /// The port.
+    pub port: u16,
+    /// Access size in bytes.
+    pub size: u8,
+    /// The value.
+    pub value: u32,
 }
 
 impl PcBus {
@@ -132,6 +151,7 @@ impl PcBus {
             fw_cfg: FwCfg::new(cfg.ram_size, cfg.cpus),
             pci: PciBus::new(),
             pm: AcpiPm::new(),
+            reset: ResetPorts::new(),
             e9: cfg.e9_sink.map(CharOut::new),
             mmio: MmioMap::new(),
             lapics: (0..u32::from(cfg.cpus))
@@ -146,7 +166,33 @@ impl PcBus {
             ioapic: IoApic::new(u32::from(cfg.cpus)),
             exit: None,
             now: 0,
+            io_log: None,
         }
+    }
+
+    /// Starts (`true`) or stops recording port writes for [`PcBus::take_io_writes`].
+    pub fn watch_io(&mut self, on: bool) {
+        self.io_log = on.then(Vec::new);
+    }
+
+    /// The port writes recorded since the last call.
+    pub fn take_io_writes(&mut self) -> Vec<IoWrite> {
+        self.io_log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Takes the output sinks (COM1's, the separate 0xE9 console's) and the COM1 input the
+    /// guest has not read, leaving the bus with none: what a machine reset hands to the
+    /// machine that follows.
+    pub fn take_outputs(&mut self) -> (SerialSink, Option<SerialSink>, Vec<u8>) {
+        let input = self.uart.unread_input().to_vec();
+        let serial = self.uart.output_mut().take_sink();
+        let e9 = self.e9.as_mut().map(CharOut::take_sink);
+        (serial, e9, input)
+    }
+
+    /// COM1, mutable (to tap its output).
+    pub fn uart_mut(&mut self) -> &mut Uart {
+        &mut self.uart
     }
 
     /// Every device's state (see [`PcBusState`]).
@@ -161,6 +207,7 @@ impl PcBus {
             pci_address: self.pci.address(),
             pci_config: self.pci.config_spaces(),
             pm: self.pm.clone(),
+            reset: self.reset.clone(),
             lapics: self.lapics.clone(),
             ioapic: self.ioapic.clone(),
             exit: self.exit,
@@ -180,6 +227,7 @@ impl PcBus {
         self.pci.set_address(s.pci_address);
         self.pci.set_config_spaces(&s.pci_config);
         self.pm = s.pm.clone();
+        self.reset = s.reset.clone();
         self.lapics = s.lapics.clone();
         self.ioapic = s.ioapic.clone();
         self.exit = s.exit;
@@ -360,6 +408,7 @@ impl PcBus {
             p if Rtc::claims(p) => self.rtc.read(p),
             FW_CFG_DATA => self.fw_cfg.read_data(),
             p if AcpiPm::claims(p) => self.pm.read(p, self.now),
+            p if ResetPorts::claims(p) => self.reset.read(p),
             _ => 0xFF,
         }
     }
@@ -378,6 +427,11 @@ impl PcBus {
             p if AcpiPm::claims(p) => {
                 if let Some(request) = self.pm.write(p, value) {
                     self.request_exit(request);
+                }
+            }
+            p if ResetPorts::claims(p) => {
+                if let Some(source) = self.reset.write(p, value) {
+                    self.request_exit(ExitRequest::Reset(source));
                 }
             }
             _ => {} // fw_cfg data writes are ignored
@@ -434,7 +488,10 @@ impl Bus for PcBus {
         v
     }
 
-    fn io_write(&mut self, _cpu: CpuIndex, port: u16, size: u8, value: u32) {
+    fn io_write(&mut self, cpu: CpuIndex, port: u16, size: u8, value: u32) {
+        if let Some(log) = &mut self.io_log {
+            log.push(IoWrite { cpu, port, size, value: value & ones(size) });
+        }
         if !self.wide_write(port, size, value & ones(size)) {
             for i in 0..size {
                 self.write8(port.wrapping_add(i.into()), (value >> (8 * i)) as u8);

@@ -56,21 +56,26 @@ impl SerialSink {
     }
 }
 
-/// A sink plus the first host error it met.
+/// A sink plus the first host error it met, and an optional tap: a copy of what is written
+/// while it is on, whatever the sink ([`crate::Machine::run_until`] watches output with it).
 #[derive(Debug, Default)]
 pub struct CharOut {
     sink: SerialSink,
     error: Option<std::io::ErrorKind>,
+    tap: Option<Vec<u8>>,
 }
 
 impl CharOut {
     /// Output to `sink`.
     pub fn new(sink: SerialSink) -> Self {
-        Self { sink, error: None }
+        Self { sink, error: None, tap: None }
     }
 
     /// Writes one byte, remembering the first host error.
     pub fn put(&mut self, byte: u8) {
+        if let Some(tap) = &mut self.tap {
+            tap.push(byte);
+        }
         if let Err(e) = self.sink.write_byte(byte) {
             self.error.get_or_insert(e.kind());
         }
@@ -79,6 +84,22 @@ impl CharOut {
     /// The sink.
     pub fn sink(&self) -> &SerialSink {
         &self.sink
+    }
+
+    /// Takes the sink out (flushed), leaving [`SerialSink::None`].
+    pub fn take_sink(&mut self) -> SerialSink {
+        self.flush();
+        std::mem::take(&mut self.sink)
+    }
+
+    /// Starts (`true`, empty) or stops the tap.
+    pub fn set_tap(&mut self, on: bool) {
+        self.tap = on.then(Vec::new);
+    }
+
+    /// What was written since the tap started (empty when it is off).
+    pub fn tapped(&self) -> &[u8] {
+        self.tap.as_deref().unwrap_or_default()
     }
 
     /// Flushes the sink, remembering the first host error.

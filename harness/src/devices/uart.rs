@@ -165,6 +165,16 @@ impl Uart {
         &self.out
     }
 
+    /// The output side, mutable (to take the sink or tap the output).
+    pub fn output_mut(&mut self) -> &mut CharOut {
+        &mut self.out
+    }
+
+    /// The input bytes the guest has not read yet.
+    pub fn unread_input(&self) -> &[u8] {
+        self.input.get(self.input_pos..).unwrap_or_default()
+    }
+
     /// Writes a byte to the sink as if transmitted (the Bochs 0xE9 console shares it).
     pub fn echo(&mut self, byte: u8) {
         self.out.put(byte);

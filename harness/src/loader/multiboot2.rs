@@ -1,7 +1,7 @@
 //! Multiboot2 (Multiboot2 Specification 2.0): header tags (mb2 §3.1) and the boot
 //! information tags (mb2 §3.6).
 //!
-//! Header tags: information request (1: a required request for a tag hvbench does not give
+//! Header tags: information request (1: a required request for a tag hvbench does not know
 //! fails the load), address (2) and entry address (3) (the a.out kludge), console flags (4: a
 //! required tag that requires a console fails, hvbench has no EGA text console), framebuffer
 //! (5: a preference, ignored; no framebuffer tag is given), module alignment (6: modules are
@@ -10,10 +10,17 @@
 //! tags are refused unless optional (mb2 §3.1.3).
 //!
 //! Information tags given: command line (1), boot loader name (2), modules (3), basic memory
-//! information (4), memory map (6: entry_size 24, entry_version 0), and with an RSDP, ACPI
-//! old RSDP (14: 20 bytes) and, for an ACPI 2.0+ RSDP, new RSDP (15: 36 bytes). Tags are
-//! 8-byte aligned, the structure starts with `total_size` and `reserved`, and ends with an
-//! end tag (type 0, size 8).
+//! information (4), memory map (6: entry_size 24, entry_version 0), and with an RSDP one
+//! ACPI tag, as GRUB 2 gives it on a BIOS PC (grub-core/loader/multiboot_mbi2.c with
+//! kern/i386/pc/acpi.c: the "old" lookup accepts only a revision-0 RSDP, the "new" one only
+//! a revision other than 0, whose Length is below 1024): ACPI old RSDP (14: the 20-byte ACPI
+//! 1.0 RSDP) for a revision-0 RSDP, ACPI new RSDP (15: the RSDP's Length bytes, 36 for
+//! ACPI 2.0+) otherwise. So a kernel sees tag 15 exactly when the platform's tables are
+//! ACPI 2.0 or later (hvbench's are), and never a tag 14 whose RSDP claims a later
+//! revision. A required information request for 14 or 15 is understood and accepted, as
+//! GRUB accepts it, whichever of the two the RSDP gives (mb2 §3.1.4: a boot loader fails
+//! only a request it does not understand). Tags are 8-byte aligned, the structure starts
+//! with `total_size` and `reserved`, and ends with an end tag (type 0, size 8).
 
 use hvbench_mmu::{PhysAddr, PhysMem};
 
@@ -54,10 +61,12 @@ const MMAP_ENTRY_SIZE: u32 = 24;
 const MMAP_ENTRY_VERSION: u32 = 0;
 /// ACPI 6.4 §5.2.5.3: the ACPI 1.0 part of the RSDP.
 const RSDP_V1_LEN: usize = 20;
-/// ACPI 6.4 §5.2.5.3: the whole ACPI 2.0+ RSDP.
-const RSDP_V2_LEN: usize = 36;
 /// ACPI 6.4 §5.2.5.3: offset of the RSDP revision byte.
 const RSDP_REVISION: usize = 15;
+/// ACPI 6.4 §5.2.5.3: offset of the Length field (revision 2 and later).
+const RSDP_LENGTH: usize = 20;
+/// GRUB's bound on an RSDP's Length: a larger one is not taken for an RSDP.
+const RSDP_MAX_LEN: usize = 1024;
 
 /// What the header asks for.
 #[derive(Debug, Default)]
@@ -66,10 +75,12 @@ struct Header {
     entry: Option<u32>,
 }
 
-/// The RSDP bytes for tags 14 and 15.
+/// The RSDP, and which tag carries it.
 struct Rsdp {
-    v1: [u8; RSDP_V1_LEN],
-    v2: Option<[u8; RSDP_V2_LEN]>,
+    /// 14 or 15.
+    tag: u32,
+    /// The bytes the tag carries.
+    bytes: Vec<u8>,
 }
 
 /// Loads a multiboot2 kernel whose header is at `offset`.
@@ -81,7 +92,7 @@ pub(super) fn load(
 ) -> Result<EntryState, LoadError> {
     let file = cfg.kernel_path;
     let rsdp = read_rsdp(mem, cfg)?;
-    let header = parse_header(image, offset, rsdp.as_ref(), file)?;
+    let header = parse_header(image, offset, file)?;
     let layout = kernel_layout(image, offset, &header, file)?;
     let kernel_end = image::place(mem, image, &layout, file)?;
     let mut arena = Arena::above_kernel(mem, kernel_end, file);
@@ -99,9 +110,20 @@ fn read_rsdp(mem: &PhysMem, cfg: &BootConfig) -> Result<Option<Rsdp>, LoadError>
     let Some(addr) = cfg.acpi_rsdp else { return Ok(None) };
     let not_in_ram = || LoadError::AcpiRsdpNotInRam { file: cfg.kernel_path.to_string(), addr };
     let v1: [u8; RSDP_V1_LEN] = mem.read(PhysAddr(addr)).ok_or_else(not_in_ram)?;
-    let v2 =
-        if v1[RSDP_REVISION] >= 2 { Some(mem.read(PhysAddr(addr)).ok_or_else(not_in_ram)?) } else { None };
-    Ok(Some(Rsdp { v1, v2 }))
+    if v1[RSDP_REVISION] == 0 {
+        return Ok(Some(Rsdp { tag: info_tag::ACPI_OLD, bytes: v1.to_vec() }));
+    }
+    let length = mem.read::<4>(PhysAddr(addr + RSDP_LENGTH as u64)).ok_or_else(not_in_ram)?;
+    let length = u32::from_le_bytes(length) as usize;
+    if !(RSDP_V1_LEN..RSDP_MAX_LEN).contains(&length) {
+        // Not an RSDP GRUB would find: no ACPI tag.
+        return Ok(None);
+    }
+    let mut bytes = vec![0; length];
+    if !mem.read_bytes(PhysAddr(addr), &mut bytes) {
+        return Err(not_in_ram());
+    }
+    Ok(Some(Rsdp { tag: info_tag::ACPI_NEW, bytes }))
 }
 
 /// The spec's name for a header tag type.
@@ -145,18 +167,18 @@ fn info_tag_name(tag: u32) -> &'static str {
 }
 
 /// Whether hvbench writes information tag `tag`.
-fn provides(tag: u32, rsdp: Option<&Rsdp>) -> bool {
+fn provides(tag: u32) -> bool {
     use info_tag::*;
     match tag {
         END | CMDLINE | BOOT_LOADER_NAME | MODULE | BASIC_MEMINFO | MMAP => true,
-        ACPI_OLD => rsdp.is_some(),
-        ACPI_NEW => rsdp.is_some_and(|r| r.v2.is_some()),
+        // Understood (GRUB accepts the request); the RSDP decides which of the two is given.
+        ACPI_OLD | ACPI_NEW => true,
         _ => false,
     }
 }
 
 /// Walks the header's tags (mb2 §3.1.3) and collects what the kernel asks for.
-fn parse_header(image: &[u8], offset: usize, rsdp: Option<&Rsdp>, file: &str) -> Result<Header, LoadError> {
+fn parse_header(image: &[u8], offset: usize, file: &str) -> Result<Header, LoadError> {
     let bad = |field, value: u64, problem| LoadError::BadHeaderField {
         file: file.to_string(),
         protocol: Protocol::Multiboot2,
@@ -214,7 +236,7 @@ fn parse_header(image: &[u8], offset: usize, rsdp: Option<&Rsdp>, file: &str) ->
             0 => return Ok(header),
             1 if !optional => {
                 let mut requested = (0..body.len() / 4).filter_map(field);
-                if let Some(missing) = requested.find(|&t| !provides(t, rsdp)) {
+                if let Some(missing) = requested.find(|&t| !provides(t)) {
                     return Err(LoadError::UnsupportedInfoRequest {
                         file: file.to_string(),
                         info_type: missing,
@@ -312,10 +334,7 @@ fn write_info(
     }
     push_tag(&mut buf, info_tag::MMAP, &mmap);
     if let Some(rsdp) = rsdp {
-        push_tag(&mut buf, info_tag::ACPI_OLD, &rsdp.v1);
-        if let Some(v2) = &rsdp.v2 {
-            push_tag(&mut buf, info_tag::ACPI_NEW, v2);
-        }
+        push_tag(&mut buf, rsdp.tag, &rsdp.bytes);
     }
     push_tag(&mut buf, info_tag::END, &[]);
     let total = buf.len() as u32;

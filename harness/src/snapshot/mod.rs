@@ -12,7 +12,11 @@
 //!   the debug ports, a pending exit request and the devices' clock;
 //! - the machine's own schedule: the quantum, whose turn it is and what is left of a turn
 //!   that a budget interrupted (so a run stopped by `max_instructions` and continued goes on
-//!   exactly where it stopped).
+//!   exactly where it stopped), and the CPU profile's name (a restoring machine must have
+//!   the same, as it must have the same RAM size and vCPU count).
+//!
+//! Version history: 1, the first; 2 adds the CPU profile and the reset ports' state
+//! (`devices::reset`).
 //!
 //! Not in a snapshot, by design: output sinks (COM1 and 0xE9 output keep going to wherever
 //! the restoring machine sends them), MMIO devices an embedder added with
@@ -39,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// The snapshot file format's version; bumped whenever the layout or the JSON part changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The first bytes of a snapshot file.
 pub const MAGIC: &[u8; 8] = b"HVBSNAP\0";
 /// RAM page size in a snapshot.
@@ -71,6 +75,8 @@ pub struct ScheduleSnapshot {
     pub cursor_left: Option<u64>,
     /// Where the ACPI RSDP is (the loader passes it to multiboot2 kernels).
     pub acpi_rsdp: u64,
+    /// The CPU profile (its VMX capabilities), which the restoring machine must have.
+    pub cpu_profile: String,
 }
 
 /// A whole machine at one instant (see the module documentation for what it holds).
@@ -107,6 +113,14 @@ pub enum SnapshotError {
         snapshot: usize,
         /// The machine's.
         machine: usize,
+    },
+    /// The machine's CPU profile differs from the snapshot's.
+    #[error("snapshot was taken with CPU profile '{snapshot}', the machine has '{machine}'")]
+    CpuProfile {
+        /// The snapshot's.
+        snapshot: String,
+        /// The machine's.
+        machine: String,
     },
     /// Not a snapshot file, or a damaged one.
     #[error("not a valid hvbench snapshot: {0}")]
@@ -168,6 +182,9 @@ impl Machine {
         }
         if snap.cpus.len() != self.cpus.len() || snap.bus.cpus() != self.cpus.len() {
             return Err(SnapshotError::CpuCount { snapshot: snap.cpus.len(), machine: self.cpus.len() });
+        }
+        if snap.schedule.cpu_profile != self.cpu_profile() {
+            return Err(SnapshotError::CpuProfile { snapshot: snap.schedule.cpu_profile.clone(), machine: self.cpu_profile().to_string() });
         }
         self.restore_ram(&snap.pages)?;
         for (c, s) in self.cpus.iter_mut().zip(&snap.cpus) {

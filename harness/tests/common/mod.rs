@@ -7,8 +7,9 @@ use hvbench::{Machine, MachineConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Assembles `tests/<src>` (32-bit GNU as) and links it at `ttext`; `None` (with a message)
-/// when GNU as is missing.
+/// Assembles `tests/<src>` (32-bit GNU as, with its own folder and tests/kernels, where
+/// lib.inc is, on the include path) and links it at `ttext`; `None` (with a message) when GNU
+/// as is missing.
 pub fn assemble(src: &str, ttext: &str) -> Option<PathBuf> {
     let name = Path::new(src).file_stem().and_then(|s| s.to_str()).unwrap_or("kernel").to_string();
     // One directory per call: tests of one binary run in parallel threads.
@@ -18,7 +19,9 @@ pub fn assemble(src: &str, ttext: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(src);
     let (obj, elf) = (dir.join(format!("{name}.o")), dir.join(format!("{name}.elf")));
-    let Ok(out) = Command::new("as").arg("--32").arg("-I").arg(src.parent().unwrap_or(Path::new("."))).arg("-o").arg(&obj).arg(&src).output() else {
+    let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let folder = src.parent().unwrap_or(Path::new("."));
+    let Ok(out) = Command::new("as").arg("--32").arg("-I").arg(folder).arg("-I").arg(&kernels).arg("-o").arg(&obj).arg(&src).output() else {
         eprintln!("SKIPPED: GNU as is not installed; cannot build {}", src.display());
         return None;
     };

@@ -7,13 +7,11 @@
  * log with LOCK XADD. The BSP waits for the APs, then prints the counter, the timer count
  * and the log, and powers off. Used by the snapshot and determinism tests.
  *
- * Build: as --32 -o race.o race.S && ld -m elf_i386 -N -Ttext=0x100000 -e _start -o race.elf race.o
+ * Build: as --32 -I . -o race.o race.S && ld -m elf_i386 -N -Ttext=0x100000 -e _start -o race.elf race.o
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0x00000003
-        .set COM1, 0x3F8
         .set APIC, 0xFEE00000
-        .set TRAMPOLINE, 0x8000
         .set NAPS, 3
         .set ITERATIONS, 20000
 
@@ -26,13 +24,8 @@ mb_header:
 
 _start:
         mov $stack_top, %esp
-        lgdt gdt_ptr
-        ljmp $0x08, $1f
-1:      mov $0x10, %ax; mov %ax, %ds; mov %ax, %es; mov %ax, %ss
-        mov $COM1+3, %dx; mov $0x80, %al; out %al, %dx
-        mov $COM1+0, %dx; mov $0x01, %al; out %al, %dx
-        mov $COM1+1, %dx; mov $0x00, %al; out %al, %dx
-        mov $COM1+3, %dx; mov $0x03, %al; out %al, %dx
+        call load_flat_gdt
+        call com1_init
         mov $msg_bsp, %esi
         call puts
 
@@ -50,16 +43,8 @@ _start:
         movl $20000, APIC+0x380
         sti
 
-        /* copy the trampoline, INIT, SIPI, SIPI */
-        mov $trampoline, %esi
-        mov $TRAMPOLINE, %edi
-        mov $(trampoline_end - trampoline), %ecx
-2:      mov (%esi), %al; mov %al, (%edi); inc %esi; inc %edi; loop 2b
-        movl $0x000C4500, APIC+0x300
-        call delay
-        movl $0x000C4608, APIC+0x300
-        call delay
-        movl $0x000C4608, APIC+0x300
+        /* INIT, SIPI, SIPI (lib.inc) */
+        call start_aps
 
 3:      pause
         cmpl $NAPS, done_count
@@ -82,56 +67,12 @@ _start:
         jmp 4b
 5:      mov $msg_nl, %esi; call puts
 
-        /* wait until the transmitter is empty (LSR bit 6), then power off */
-6:      mov $COM1+5, %dx; in %dx, %al; test $0x40, %al; jz 6b
-        mov $0x8900, %dx
-        mov $msg_shutdown, %esi
-7:      mov (%esi), %al; test %al, %al; jz 8f; out %al, %dx; inc %esi; jmp 7b
-8:      mov $0xF4, %dx; xor %eax, %eax; out %eax, %dx
-9:      cli; hlt; jmp 9b
+        jmp poweroff
 
 timer_handler:
         incl ticks
         movl $0, APIC+0xB0
         iret
-
-delay:
-        mov $20000, %ecx
-1:      loop 1b
-        ret
-
-/* EAX as 8 hex digits */
-puthex:
-        mov $8, %ecx
-1:      rol $4, %eax
-        push %eax
-        and $0xF, %eax
-        mov hexdigits(%eax), %al
-        push %ecx
-        call putc
-        pop %ecx
-        pop %eax
-        loop 1b
-        ret
-
-/* AL to COM1 */
-putc:
-        mov %al, %ah
-        mov $COM1+5, %dx
-1:      in %dx, %al; test $0x20, %al; jz 1b
-        mov $COM1, %dx
-        mov %ah, %al
-        out %al, %dx
-        ret
-
-puts:
-1:      mov (%esi), %al
-        test %al, %al
-        jz 2f
-        call putc
-        inc %esi
-        jmp 1b
-2:      ret
 
 /* An AP arrives here in 32-bit protected mode from the trampoline. */
 ap_entry32:
@@ -158,43 +99,23 @@ ap_entry32:
         lock incl done_count
 3:      cli; hlt; jmp 3b
 
-/* Copied to 0x8000 and entered in real mode at 0800:0000 by the SIPI (vector 8). */
-        .code16
-trampoline:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
-        lgdtl TRAMPOLINE + (tgdt_ptr - trampoline)
-        mov %cr0, %eax
-        or $1, %eax
-        mov %eax, %cr0
-        ljmpl $0x08, $ap_entry32
-        .align 8
-tgdt:   .quad 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
-tgdt_ptr:
-        .word 23
-        .long TRAMPOLINE + (tgdt - trampoline)
-trampoline_end:
+        .set LIB_START_APS, 1
+        .include "lib.inc"
 
         .code32
         .data
         .align 8
-gdt:    .quad 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
-gdt_ptr: .word 23
-        .long gdt
 idt_ptr: .word 0x41*8-1
         .long idt
 counter: .long 0
 ticks:   .long 0
 done_count: .long 0
 log_len: .long 0
-hexdigits: .ascii "0123456789ABCDEF"
 msg_bsp:     .asciz "BSP: starting APs\n"
 msg_counter: .asciz "counter="
 msg_ticks:   .asciz " ticks="
 msg_log:     .asciz "\nlog="
 msg_nl:      .asciz "\n"
-msg_shutdown: .asciz "Shutdown"
 
         .bss
         .align 8

@@ -5,14 +5,12 @@
  * spin lock (xchg), waits for all of them, then arms the local APIC timer (one-shot) and
  * halts until it fires, and powers off (Bochs/hvbench port 0x8900, then isa-debug-exit).
  *
- * Written without string instructions, shifts, mul or div.
- * Build: as --32 -o smp.o smp.S && ld -m elf_i386 -N -Ttext=0x100000 -e _start -o smp.elf smp.o
+ * Its own code is written without string instructions, shifts, mul or div.
+ * Build: as --32 -I ../kernels -o smp.o smp.S && ld -m elf_i386 -N -Ttext=0x100000 -e _start -o smp.elf smp.o
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0x00000003
-        .set COM1, 0x3F8
         .set APIC, 0xFEE00000
-        .set TRAMPOLINE, 0x8000
         .set NAPS, 3
 
         .text
@@ -24,28 +22,13 @@ mb_header:
 
 _start:
         mov $stack_top, %esp
-        lgdt gdt_ptr
-        ljmp $0x08, $1f
-1:      mov $0x10, %ax; mov %ax, %ds; mov %ax, %es; mov %ax, %ss
-        mov $COM1+3, %dx; mov $0x80, %al; out %al, %dx
-        mov $COM1+0, %dx; mov $0x01, %al; out %al, %dx
-        mov $COM1+1, %dx; mov $0x00, %al; out %al, %dx
-        mov $COM1+3, %dx; mov $0x03, %al; out %al, %dx
+        call load_flat_gdt
+        call com1_init
         mov $msg_bsp, %esi
         call puts
 
-        /* copy the real-mode trampoline to 0x8000 */
-        mov $trampoline, %esi
-        mov $TRAMPOLINE, %edi
-        mov $(trampoline_end - trampoline), %ecx
-2:      mov (%esi), %al; mov %al, (%edi); inc %esi; inc %edi; loop 2b
-
-        /* INIT, then SIPI twice, to all excluding self */
-        movl $0x000C4500, APIC+0x300
-        call delay
-        movl $0x000C4608, APIC+0x300
-        call delay
-        movl $0x000C4608, APIC+0x300
+        /* INIT, then SIPI twice, to all excluding self (lib.inc) */
+        call start_aps
 
 3:      pause
         cmpl $NAPS, ap_count
@@ -77,23 +60,12 @@ _start:
         mov $msg_timer, %esi
         call puts
 
-        /* wait until the transmitter is empty (LSR bit 6), then power off */
-5:      mov $COM1+5, %dx; in %dx, %al; test $0x40, %al; jz 5b
-        mov $0x8900, %dx
-        mov $msg_shutdown, %esi
-6:      mov (%esi), %al; test %al, %al; jz 7f; out %al, %dx; inc %esi; jmp 6b
-7:      mov $0xF4, %dx; xor %eax, %eax; out %eax, %dx
-8:      cli; hlt; jmp 8b
+        jmp poweroff
 
 timer_handler:
         movl $1, timer_fired
         movl $0, APIC+0xB0
         iret
-
-delay:
-        mov $20000, %ecx
-1:      loop 1b
-        ret
 
 lock_acquire:
 1:      mov $1, %eax
@@ -108,20 +80,6 @@ lock_release:
         xor %eax, %eax
         xchg %eax, lock
         ret
-
-puts:
-1:      mov (%esi), %al
-        test %al, %al
-        jz 3f
-        mov %al, %ah
-        mov $COM1+5, %dx
-2:      in %dx, %al; test $0x20, %al; jz 2b
-        mov $COM1, %dx
-        mov %ah, %al
-        out %al, %dx
-        inc %esi
-        jmp 1b
-3:      ret
 
 /* An AP arrives here in 32-bit protected mode from the trampoline. */
 ap_entry32:
@@ -144,30 +102,12 @@ ap_entry32:
         call lock_release
 3:      cli; hlt; jmp 3b
 
-/* Copied to 0x8000 and entered in real mode at 0800:0000 by the SIPI (vector 8). */
-        .code16
-trampoline:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
-        lgdtl TRAMPOLINE + (tgdt_ptr - trampoline)
-        mov %cr0, %eax
-        or $1, %eax
-        mov %eax, %cr0
-        ljmpl $0x08, $ap_entry32
-        .align 8
-tgdt:   .quad 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
-tgdt_ptr:
-        .word 23
-        .long TRAMPOLINE + (tgdt - trampoline)
-trampoline_end:
+        .set LIB_START_APS, 1
+        .include "lib.inc"
 
         .code32
         .data
         .align 8
-gdt:    .quad 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
-gdt_ptr: .word 23
-        .long gdt
 idt_ptr: .word 0x41*8-1
         .long idt
 lock:   .long 0
@@ -179,7 +119,6 @@ msg_ap:    .ascii "AP "
 msg_ap_id: .asciz "? up\n"
 msg_all:   .asciz "BSP: all APs up\n"
 msg_timer: .asciz "BSP: APIC timer fired\n"
-msg_shutdown: .asciz "Shutdown"
 
         .bss
         .align 8

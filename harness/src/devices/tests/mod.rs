@@ -9,6 +9,7 @@ mod fw_cfg;
 mod pci;
 mod pic;
 mod pit;
+mod reset;
 mod robustness;
 mod rtc;
 mod uart;
