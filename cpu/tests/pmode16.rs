@@ -749,3 +749,150 @@ fn expand_down_stack_overflow_below_the_limit_is_ss0() {
     assert_eq!(s.read(top + 16, 4), 0x8000, "SP of the faulting PUSH, unchanged");
     assert_eq!(s.read(top + 20, 2), EDSTACK_R3 as u64);
 }
+
+#[test]
+fn near_call_and_ret_push_ip_or_eip_by_operand_size() {
+    // SDM Vol. 2A "CALL" (near, relative): operand size 16 pushes IP (2 bytes) and truncates
+    // the target to 16 bits; 66 pushes EIP (4 bytes). Vol. 2B "RET": C3 pops by operand size.
+    let mut code = asm_at(16, 0, |a| {
+        a.mov(edx, esp)?;
+        a.call(0x100u64) // E8 rel16
+    });
+    let ret1 = code.len() as u64;
+    // 66 E8 rel32: call 0x200 with a 32-bit operand size.
+    let rel = 0x200i64 - (ret1 as i64 + 6);
+    code.extend([0x66, 0xe8]);
+    code.extend((rel as i32).to_le_bytes());
+    let ret2 = code.len() as u64;
+    code.extend(asm_at(16, ret2, |a| {
+        a.sub(edx, esp)?;
+        a.hlt()
+    }));
+    let mut s = pm16(&code);
+    put(&mut s, CODE_BASE + 0x100, &asm_at(16, 0x100, |a| {
+        a.mov(ebx, esp)?;
+        a.mov(ax, word_ptr(esp))?; // 67 8B 04 24
+        a.ret()
+    }));
+    put(&mut s, CODE_BASE + 0x200, &asm_at(16, 0x200, |a| {
+        a.mov(ecx, esp)?;
+        a.mov(esi, dword_ptr(esp))?;
+        a.db(&[0x66, 0xc3]) // o32 ret
+    }));
+    // CALL at 0xFFFD (3 bytes): the return IP is 0x10000 AND 0xFFFF = 0, the target
+    // 0x10000 + 0x100 -> 0x0100 (SDM "CALL": IF OperandSize = 16 THEN tempEIP AND 0000FFFFH).
+    commit(&mut s);
+    run_halted(&mut s, 100);
+    let g = &s.cpu.state.gpr;
+    assert_eq!((g[3], g[0] & 0xffff), (STACK_TOP - 2, ret1), "CALL rel16 pushed IP");
+    assert_eq!((g[1], g[6]), (STACK_TOP - 4, ret2), "66 CALL rel32 pushed EIP");
+    assert_eq!(g[2], 0, "RET and o32 RET popped 2 and 4 bytes");
+
+    let mut s = pm16(&[]);
+    put(&mut s, CODE_BASE + 0xfffd, &[0xe8, 0x00, 0x01]); // call (0x10000 + 0x100) & 0xFFFF
+    put(&mut s, CODE_BASE + 0x100, &asm_at(16, 0x100, |a| {
+        a.mov(bx, word_ptr(esp))?;
+        a.hlt()
+    }));
+    s.cpu.state.rip = 0xfffd;
+    s.cpu.state.gpr[3] = 0x5555;
+    commit(&mut s);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.gpr[3] & 0xffff, 0, "return IP wrapped to 0");
+    assert_eq!(s.cpu.state.rip, 0x100 + 5);
+}
+
+#[test]
+fn leave_uses_sp_or_esp_by_stack_size_and_pops_by_operand_size() {
+    // SDM Vol. 2A "LEAVE": IF StackAddressSize = 32 THEN ESP <- EBP ELSE SP <- BP; then
+    // EBP <- Pop() (operand size 32) or BP <- Pop() (16).
+    // 32-bit code on a B=0 stack: SP <- BP keeps ESP[31:16]; POP EBP reads SS:BP.
+    let mut s = pm16(&[]);
+    put(&mut s, CODE_BASE + 0x400, &asm_at(32, 0x400, |a| {
+        a.leave()?;
+        a.hlt()
+    }));
+    put_le(&mut s, STK16_BASE + 0x80, 4, 0xcafe_f00d);
+    load(&mut s, SegReg::Cs, CODE32);
+    load(&mut s, SegReg::Ss, STACK16);
+    s.cpu.state.rip = 0x400;
+    s.cpu.state.gpr[5] = 0x1234_0080;
+    s.cpu.state.gpr[4] = 0x5678_0100;
+    commit(&mut s);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.gpr[4], 0x5678_0084);
+    assert_eq!(s.cpu.state.gpr[5], 0xcafe_f00d);
+    // 16-bit code on a B=1 stack: ESP <- EBP (all 32 bits), BP <- Pop() (EBP[31:16] kept).
+    let mut s = pm16(&asm_at(16, 0, |a| {
+        a.leave()?;
+        a.hlt()
+    }));
+    put_le(&mut s, DATA_BASE + 0x1_0080, 2, 0xbeef);
+    load(&mut s, SegReg::Ss, DATA32);
+    s.cpu.state.gpr[5] = 0x0001_0080;
+    s.cpu.state.gpr[4] = 0x20;
+    commit(&mut s);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.gpr[4], 0x0001_0082);
+    assert_eq!(s.cpu.state.gpr[5], 0x0001_beef);
+}
+
+#[test]
+fn word_push_at_sp_1_crosses_the_16_bit_stack_limit_and_is_ss0() {
+    // SDM Vol. 3A 5.3: SP 1 - 2 wraps to 0xFFFF (B=0); the word at 0xFFFF..0x10000 exceeds
+    // the 0xFFFF limit -> #SS(0), SP unchanged. At CPL 3 so #SS goes to the ring-0 stack.
+    let code = asm_at(16, 0, |a| a.push(ax));
+    let mut s = pm16(&code);
+    load(&mut s, SegReg::Cs, CODE16_R3);
+    load(&mut s, SegReg::Ss, STACK16_R3);
+    s.cpu.state.gpr[4] = 1;
+    s.cpu.state.cpl = 3;
+    commit(&mut s);
+    assert_eq!(run_fault(&mut s, 10), (12, 0, 0));
+    assert_eq!(s.read(stack_top(&s) + 16, 4), 1, "faulting SP");
+}
+
+#[test]
+fn iret_with_16_bit_operand_size_from_32_bit_code_enters_16_bit_code() {
+    // SDM Vol. 2A "IRET": operand size 16 (66 CF in 32-bit code) pops IP, CS, FLAGS as words;
+    // EIP = IP zero-extended; the new CS (D=0) makes the mode 16-bit.
+    let mut s = pm16(&[]);
+    put(&mut s, CODE_BASE + 0x400, &asm_at(32, 0x400, |a| {
+        a.mov(ax, 0x0046)?; // FLAGS image: ZF PF + reserved bit 1 (bit 1 always reads 1)
+        a.push(ax)?;
+        a.mov(ax, CODE16 as u32)?;
+        a.push(ax)?;
+        a.mov(ax, 0x600)?;
+        a.push(ax)?;
+        a.db(&[0x66, 0xcf]) // iretw
+    }));
+    put(&mut s, CODE_BASE + 0x600, &asm_at(16, 0x600, |a| {
+        a.mov(ecx, esp)?;
+        a.pushfd()?;
+        a.pop(edx)?;
+        a.hlt()
+    }));
+    load(&mut s, SegReg::Cs, CODE32);
+    s.cpu.state.rip = 0x400;
+    commit(&mut s);
+    run_halted(&mut s, 20);
+    assert_eq!(s.cpu.state.gpr[1], STACK_TOP, "three words popped");
+    assert_eq!(s.cpu.state.gpr[2], 0x46);
+    assert_eq!(s.cpu.state.mode(), Mode::Protected16);
+}
+
+#[test]
+fn popf_with_16_bit_operand_size_keeps_eflags_31_16() {
+    // SDM Vol. 2B "POPF": operand size 16 loads FLAGS[15:0] only (at CPL 0 IOPL and IF may
+    // change); bits 1 (1), 3, 5, 15 (0) are fixed; AC (bit 18) is untouched.
+    let code = asm_at(16, 0, |a| {
+        a.push(0xfeffu32 as i32)?; // every bit but TF
+        a.popf()?;
+        a.hlt()
+    });
+    let mut s = pm16(&code);
+    s.cpu.state.rflags = 0x4_0002;
+    commit(&mut s);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.rflags, 0x4_0000 | 0x7ed7);
+}
