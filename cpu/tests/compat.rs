@@ -61,6 +61,10 @@ const SMALL_DATA: u16 = 0x70;
 const CODE16: u16 = 0x78;
 /// 32-bit code, base 0, limit 0x100FFF (G=1): CODE_BASE plus one page.
 const SMALL_CODE32: u16 = 0x80;
+/// 16-bit stack (B=0), base DATA_BASE, limit 0xFFFF.
+const STACK16: u16 = 0x88;
+/// 64-bit call gate (16 bytes at 0x90), DPL 3, to CODE64:GATE_TARGET (selector RPL 3).
+const GATE64_R3: u16 = 0x93;
 
 const GATE_TARGET: u64 = CODE_BASE + 0x3000;
 const KERNEL: u64 = CODE_BASE + 0x6000;
@@ -79,7 +83,10 @@ fn sandbox(compat: bool, code: &[u8]) -> Sandbox {
     put_le(&mut s, 0x1070, 8, desc(0, 0xfff, 0x92, 0));
     put_le(&mut s, 0x1078, 8, desc(CODE_BASE, 0xffff, 0x9a, 0));
     put_le(&mut s, 0x1080, 8, desc(0, 0x100, 0x9a, 0xc));
-    s.cpu.state.gdtr.limit = 0x87;
+    put_le(&mut s, 0x1088, 8, desc(DATA_BASE, 0xffff, 0x92, 0));
+    put_le(&mut s, 0x1090, 8, gate_lo | 0x60u64 << 40);
+    put_le(&mut s, 0x1098, 8, GATE_TARGET >> 32);
+    s.cpu.state.gdtr.limit = 0x9f;
     s.cpu.state.idtr.limit = 0xfff;
     if compat {
         load(&mut s, SegReg::Cs, CODE32);
@@ -526,4 +533,167 @@ fn sixteen_bit_compatibility_mode_push_sizes_and_interrupt_frame() {
     assert_eq!((g[6] & 0xffff_ffff, g[7] & 0xffff_ffff), (ret, CODE16 as u64), "64-bit frame: RIP = IP, CS");
     assert_eq!(g[2] & 0xffff, 0x1616);
     assert_eq!(s.cpu.state.mode(), Mode::Compat16);
+}
+
+#[test]
+fn a_16_bit_stack_in_compat_mode_wraps_sp_and_interrupts_still_push_rsp_and_ss() {
+    // Vol. 3A 3.2.4: compatibility mode keeps legacy stack semantics, so SS.B=0 means SP
+    // (PUSH wraps at 64 KiB, ESP[31:16] kept). 6.14.2: the 64-bit delivery ignores SS.B and
+    // SS.base, aligns RSP and pushes SS:RSP; IRETQ reloads the B=0 SS.
+    let part = asm_at(32, CODE_BASE, |a| {
+        a.mov(eax, 0x1122_3344)?;
+        a.push(eax)?; // SP 0 -> 0xFFFC
+        a.int(0x40)
+    });
+    let ret = CODE_BASE + part.len() as u64;
+    let mut code = part;
+    code.extend(asm_at(32, ret, |a| {
+        a.pop(ebx)?;
+        a.hlt()
+    }));
+    let mut s = sandbox(true, &code);
+    put(&mut s, KERNEL, &asm_at(64, KERNEL, |a| {
+        a.mov(rbx, DATA_BASE + 0x2_0000)?;
+        a.mov(qword_ptr(rbx), rsp)?;
+        for k in 0..5 {
+            a.mov(rax, qword_ptr(rsp + 8 * k))?;
+            a.mov(qword_ptr(rbx + 8 + 8 * k), rax)?;
+        }
+        a.iretq()
+    }));
+    idt_gate64(&mut s, 0x40, KERNEL, 0);
+    load(&mut s, SegReg::Ss, STACK16);
+    s.cpu.state.gpr[4] = 0x0001_0000;
+    commit(&mut s);
+    run_halted(&mut s, 100);
+    assert_eq!(s.read(DATA_BASE + 0xfffc, 4), 0x1122_3344, "pushed at SS.base + 0xFFFC");
+    let d = DATA_BASE + 0x2_0000;
+    assert_eq!(s.read(d, 8), 0x1_fff0 - 40, "RSP (not SS.base + SP) aligned, five pushes");
+    let frame: Vec<u64> = (0..5).map(|k| s.read(d + 8 + 8 * k, 8)).collect();
+    assert_eq!(frame, [ret, CODE32 as u64, 0x2, 0x1_fffc, STACK16 as u64]);
+    assert_eq!(s.cpu.state.gpr[3] & 0xffff_ffff, 0x1122_3344, "POP through the B=0 SS");
+    assert_eq!(s.cpu.state.gpr[4] & 0xffff_ffff, 0x1_0000, "SP wrapped back to 0");
+}
+
+#[test]
+fn iretd_in_64_bit_mode_pops_five_doublewords_and_returns_to_compat() {
+    // Vol. 2A "IRET" IA-32e-MODE: operand size 32 pops EIP, CS, EFLAGS, and because the
+    // instruction began in 64-bit mode also ESP and SS (4 bytes each).
+    let frame = DATA_BASE + 0x100;
+    let code = asm_at(64, CODE_BASE, |a| {
+        a.mov(rsp, frame)?;
+        a.iretd() // CF
+    });
+    let target = CODE_BASE + 0x1000;
+    let mut s = sandbox(false, &code);
+    put(&mut s, target, &asm_at(32, target, |a| {
+        a.mov(ecx, esp)?;
+        a.pushfd()?;
+        a.pop(edx)?;
+        a.hlt()
+    }));
+    for (k, v) in [target, CODE32 as u64, 0x846, 0x7000, DATA as u64].into_iter().enumerate() {
+        put_le(&mut s, frame + 4 * k as u64, 4, v);
+    }
+    run_halted(&mut s, 20);
+    assert_eq!(s.cpu.state.gpr[1] & 0xffff_ffff, 0x7000);
+    assert_eq!(s.cpu.state.gpr[2] & 0xffff_ffff, 0x846);
+    assert_eq!(s.cpu.state.mode(), Mode::Compat32);
+}
+
+#[test]
+fn ring3_compat_calls_ring0_through_a_64_bit_call_gate_and_retfq_returns() {
+    // Vol. 3A 5.8.5 / 5.8.3.1 and Vol. 2A "CALL" IA-32e call gate to more privilege: RSP from
+    // TSS.RSP0, SS = NULL(RPL = new CPL), old SS, RSP, CS, RIP pushed as 8-byte values.
+    // Vol. 2B "RET" (REX.W, outer privilege) pops them back into compatibility mode.
+    let part = asm_at(32, USER_CODE, |a| a.call_far(GATE64_R3, 0));
+    let ret = USER_CODE + part.len() as u64;
+    let mut user = part;
+    user.extend(asm_at(32, ret, |a| {
+        a.mov(ax, ss)?;
+        a.mov(word_ptr(D + 0x40), ax)?;
+        a.mov(dword_ptr(D + 0x44), esp)?;
+        a.ud2()
+    }));
+    let mut s = sandbox(false, &[]);
+    put(&mut s, USER_CODE, &user);
+    put(&mut s, GATE_TARGET, &asm_at(64, GATE_TARGET, |a| {
+        a.mov(rbx, DATA_BASE)?;
+        a.mov(qword_ptr(rbx), rsp)?;
+        for k in 0..4 {
+            a.mov(rax, qword_ptr(rsp + 8 * k))?;
+            a.mov(qword_ptr(rbx + 8 + 8 * k), rax)?;
+        }
+        a.mov(ax, ss)?;
+        a.mov(word_ptr(rbx + 0x30), ax)?;
+        a.db(&[0x48, 0xcb]) // retfq
+    }));
+    load(&mut s, SegReg::Cs, UCODE32);
+    load(&mut s, SegReg::Ss, UDATA);
+    load(&mut s, SegReg::Ds, UDATA);
+    s.cpu.state.rip = USER_CODE;
+    s.cpu.state.gpr[4] = USER_STACK;
+    s.cpu.state.cpl = 3;
+    commit(&mut s);
+    let (v, _, rip, code_sel) = run_fault(&mut s, 100);
+    assert_eq!(s.read(DATA_BASE, 8), STACK_TOP - 32, "four 8-byte pushes on RSP0");
+    let frame: Vec<u64> = (0..4).map(|k| s.read(DATA_BASE + 8 + 8 * k, 8)).collect();
+    assert_eq!(frame, [ret, UCODE32 as u64, USER_STACK, UDATA as u64]);
+    assert_eq!(s.read(DATA_BASE + 0x30, 2), 0, "SS = NULL with RPL 0");
+    assert_eq!(s.read(DATA_BASE + 0x40, 2), UDATA as u64, "ring-3 SS restored");
+    assert_eq!(s.read(DATA_BASE + 0x44, 4), USER_STACK);
+    assert_eq!((v, rip, code_sel), (6, USER_CODE + user.len() as u64 - 2, UCODE32 as u64), "UD2 in ring-3 compat code");
+}
+
+#[test]
+fn sysenter_from_compat_enters_64_bit_code_and_sysexit_returns_to_compat() {
+    // Vol. 2B "SYSENTER" (Intel, IA-32e mode): CS = IA32_SYSENTER_CS (L=1), SS = CS + 8,
+    // RIP/RSP from IA32_SYSENTER_EIP/ESP, CPL 0, IF cleared. "SYSEXIT" (operand size 32): CS =
+    // IA32_SYSENTER_CS + 16 | 3 (32-bit), SS = + 24 | 3, EIP = EDX, ESP = ECX.
+    let user = asm_at(32, USER_CODE, |a| a.sysenter());
+    let back = USER_CODE + 0x100;
+    let mut s = sandbox(false, &[]);
+    put(&mut s, USER_CODE, &user);
+    let back_code = asm_at(32, back, |a| {
+        a.mov(ax, cs)?;
+        a.mov(word_ptr(D + 0x10), ax)?;
+        a.mov(ax, ss)?;
+        a.mov(word_ptr(D + 0x12), ax)?;
+        a.mov(dword_ptr(D + 0x14), esp)?;
+        a.ud2()
+    });
+    put(&mut s, back, &back_code);
+    put(&mut s, KERNEL, &asm_at(64, KERNEL, |a| {
+        a.mov(rbx, DATA_BASE)?;
+        a.mov(qword_ptr(rbx), rsp)?;
+        a.mov(ax, cs)?;
+        a.mov(word_ptr(rbx + 8), ax)?;
+        a.mov(ax, ss)?;
+        a.mov(word_ptr(rbx + 10), ax)?;
+        a.mov(rax, 0x1_0000_0000u64)?; // only valid in 64-bit mode
+        a.mov(qword_ptr(rbx + 0x20), rax)?;
+        a.mov(edx, back as u32)?;
+        a.mov(ecx, USER_STACK as u32)?;
+        a.sysexit() // 0F 35: to 32-bit (compatibility) code
+    }));
+    let st = &mut s.cpu.state;
+    st.msr.sysenter_cs = CODE64 as u64;
+    st.msr.sysenter_esp = STACK_TOP - 0x100;
+    st.msr.sysenter_eip = KERNEL;
+    load(&mut s, SegReg::Cs, UCODE32);
+    load(&mut s, SegReg::Ss, UDATA);
+    load(&mut s, SegReg::Ds, UDATA);
+    s.cpu.state.rip = USER_CODE;
+    s.cpu.state.gpr[4] = USER_STACK - 0x40;
+    s.cpu.state.cpl = 3;
+    s.cpu.state.rflags = 0x202;
+    commit(&mut s);
+    let (v, _, rip, code_sel) = run_fault(&mut s, 100);
+    assert_eq!(s.read(DATA_BASE, 8), STACK_TOP - 0x100);
+    assert_eq!((s.read(DATA_BASE + 8, 2), s.read(DATA_BASE + 10, 2)), (CODE64 as u64, DATA as u64));
+    assert_eq!(s.read(DATA_BASE + 0x20, 8), 0x1_0000_0000);
+    assert_eq!((s.read(DATA_BASE + 0x10, 2), s.read(DATA_BASE + 0x12, 2)), (0x1b, 0x23), "SYSEXIT selectors");
+    assert_eq!(s.read(DATA_BASE + 0x14, 4), USER_STACK);
+    assert_eq!((v, code_sel), (6, 0x1b));
+    assert_eq!(rip, back + back_code.len() as u64 - 2, "EIP = EDX");
 }
