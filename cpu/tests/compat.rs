@@ -697,3 +697,20 @@ fn sysenter_from_compat_enters_64_bit_code_and_sysexit_returns_to_compat() {
     assert_eq!((v, code_sel), (6, 0x1b));
     assert_eq!(rip, back + back_code.len() as u64 - 2, "EIP = EDX");
 }
+
+#[test]
+fn compat_linear_addresses_wrap_at_4_gib() {
+    // Vol. 3A 3.4 / 5.1 (outside 64-bit mode linear addresses are 32 bits): DS.base 0x1000
+    // plus offset 0xFFFFF010 is linear 0x10.
+    let code = asm_at(32, CODE_BASE, |a| {
+        a.mov(ax, 0x70)?;
+        a.mov(ds, ax)?;
+        a.mov(eax, dword_ptr(0xffff_f010u32))?;
+        a.hlt()
+    });
+    let mut s = sandbox(true, &code);
+    put_le(&mut s, 0x1070, 8, desc(0x1000, 0xfffff, 0x92, 0xc));
+    put_le(&mut s, 0x10, 4, 0x5a5a_1234);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.gpr[0] & 0xffff_ffff, 0x5a5a_1234);
+}

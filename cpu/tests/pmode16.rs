@@ -277,6 +277,17 @@ fn near_jumps_truncate_eip_to_16_bits_and_check_the_cs_limit() {
     assert_eq!(s.cpu.state.gpr[0] & 0xffff, 0x4242);
     assert_eq!(s.cpu.state.rip, 0x12 + 4);
 
+    // Jcc rel8 (Vol. 2A "Jcc": the same truncation for operand size 16): 74 20 (jz) at 0xFFF0
+    // with ZF=1.
+    let mut s = pm16(&[]);
+    put(&mut s, CODE_BASE + 0xfff0, &[0x74, 0x20]);
+    put(&mut s, CODE_BASE + 0x12, &[0xf4]);
+    s.cpu.state.rip = 0xfff0;
+    s.cpu.state.rflags |= 0x40;
+    commit(&mut s);
+    run_halted(&mut s, 10);
+    assert_eq!(s.cpu.state.rip, 0x13);
+
     // 66 E9 rel32 at 0xFFF0: operand size 32, no truncation: 0x10012 > limit 0xFFFF -> #GP(0)
     // with EIP still at the JMP.
     let mut s = pm16(&[]);
@@ -895,4 +906,37 @@ fn popf_with_16_bit_operand_size_keeps_eflags_31_16() {
     commit(&mut s);
     run_halted(&mut s, 10);
     assert_eq!(s.cpu.state.rflags, 0x4_0000 | 0x7ed7);
+}
+
+#[test]
+fn ring_switch_through_a_16_bit_tss_reads_sp0_and_ss0_as_words() {
+    // SDM Vol. 3A 8.6 Figure 8-11 (16-bit TSS: SP0 at offset 2, SS0 at 4) and 6.12.1: an
+    // interrupt from CPL 3 through a 16-bit gate takes its stack from the 16-bit TSS.
+    let user = asm_at(16, 0, |a| {
+        a.mov(ax, 0x1111)?;
+        a.int(0x43)
+    });
+    let mut s = pm16(&user);
+    put(&mut s, CODE_BASE + 0x2100, &asm_at(16, 0x2100, |a| {
+        a.mov(bp, sp)?;
+        a.hlt()
+    }));
+    idt(&mut s, 0x43, gate(6, 3, CODE16, 0x2100, 0));
+    let tss16 = 0x3800u64;
+    put_le(&mut s, tss16 + 2, 2, 0x7000);
+    put_le(&mut s, tss16 + 4, 2, STACK16 as u64);
+    // 16-bit TSS, busy (type 3), limit 0x2B, in TR.
+    s.cpu.state.tr = hvbench_cpu::segment::Segment { selector: 0x40, base: tss16, limit: 0x2b, attr: 0x83 };
+    load(&mut s, SegReg::Cs, CODE16_R3);
+    load(&mut s, SegReg::Ss, STACK16_R3);
+    s.cpu.state.gpr[4] = 0x1000;
+    s.cpu.state.cpl = 3;
+    commit(&mut s);
+    s.run(20);
+    assert_eq!(s.linear_rip(), CODE_BASE + 0x2103, "rip {:#x} vector {:?}", s.cpu.state.rip, s.exception_vector());
+    assert_eq!(s.cpu.state.seg(SegReg::Ss).selector, STACK16);
+    assert_eq!(s.cpu.state.gpr[5] & 0xffff, 0x7000 - 10);
+    let top = STK16_BASE + 0x7000 - 10;
+    let words: Vec<u64> = (0..5).map(|k| s.read(top + 2 * k, 2)).collect();
+    assert_eq!(words, [user.len() as u64, CODE16_R3 as u64, 0x2, 0x1000, STACK16_R3 as u64]);
 }
