@@ -3,7 +3,7 @@
 //! values the sandbox test (`vmx/tests/conformance.rs`) expects; under Bochs 2.7 with VT-x
 //! (`corei7_icelake_u`, through `shared/oracles/bochs/run-iso.sh`), line by line the same as
 //! hvbench's, except the cases in [`BOCHS_DISAGREES`] (Bochs contradicts the SDM; the SDM's
-//! value is kept) and those whose [`cases::Case::bochs`] says why they are not compared.
+//! value is kept) and those whose [`cases::Case::bochs`] says why Bochs cannot run them.
 //! Without Bochs or GRUB the second test prints "SKIPPED: ..." and passes.
 //!
 //! All cases run in one kernel (VMCLEAR and VMXOFF between them), so Bochs starts once.
@@ -30,13 +30,13 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[];
 /// The line that ends a complete transcript.
 const END: &str = "vmx_oracle end=0000000000000000";
 
-/// Writes the kernel of all cases to a temporary file.
-fn kernel_file() -> PathBuf {
-    let list: Vec<&cases::Case> = cases::CASES.iter().collect();
+/// Writes the kernel of the cases `keep` selects to a temporary file called `name`.
+fn kernel_file(name: &str, keep: impl Fn(&cases::Case) -> bool) -> PathBuf {
+    let list: Vec<&cases::Case> = cases::CASES.iter().filter(|c| keep(c)).collect();
     let image = kernel::build(&list);
     let dir = std::env::temp_dir().join(format!("hvbench-vmx-oracle-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    let p = dir.join("vmx-cases.elf");
+    let p = dir.join(name);
     std::fs::write(&p, image).expect("kernel written");
     p
 }
@@ -65,7 +65,7 @@ fn hvbench(kernel: &Path) -> String {
 
 #[test]
 fn the_kernel_under_hvbench_prints_the_sdm_values() {
-    let k = kernel_file();
+    let k = kernel_file("vmx-cases.elf", |_| true);
     let out = hvbench(&k);
     assert!(out.contains(END), "the transcript is incomplete:\n{out}");
     let got = by_case(&out);
@@ -73,8 +73,9 @@ fn the_kernel_under_hvbench_prints_the_sdm_values() {
     for c in cases::CASES {
         let want = cases::expected_lines(c);
         let have = got.get(c.name).cloned().unwrap_or_default();
-        if have != want {
-            diffs.push(format!("{} ({}):\n  SDM:     {want:?}\n  hvbench: {have:?}", c.name, c.doc));
+        if !cases::hvbench_matches(c, &have) {
+            let known = c.hvbench_differs.map(|l| format!("\n  known deviation expected: {l}")).unwrap_or_default();
+            diffs.push(format!("{} ({}):\n  SDM:     {want:?}\n  hvbench: {have:?}{known}", c.name, c.doc));
         }
     }
     assert!(diffs.is_empty(), "{} of {} cases differ from the SDM when booted:\n{}", diffs.len(), cases::CASES.len(), diffs.join("\n"));
@@ -96,7 +97,7 @@ fn bochs_script() -> Option<PathBuf> {
 #[test]
 fn bochs_agrees_with_hvbench_line_by_line() {
     let Some(script) = bochs_script() else { return };
-    let k = kernel_file();
+    let k = kernel_file("vmx-cases-bochs.elf", |c| c.bochs.is_none());
     let ours = by_case(&hvbench(&k));
     let o = Command::new(&script).args(["--timeout", "60"]).arg(&k).output().expect("run-iso.sh runs");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -107,7 +108,7 @@ fn bochs_agrees_with_hvbench_line_by_line() {
     for c in cases::CASES {
         let (a, b) = (ours.get(c.name).cloned().unwrap_or_default(), theirs.get(c.name).cloned().unwrap_or_default());
         if let Some(why) = c.bochs {
-            eprintln!("not compared: {} ({why}); Bochs: {b:?}", c.name);
+            eprintln!("not run under Bochs: {} ({why})", c.name);
             continue;
         }
         compared += 1;
@@ -115,13 +116,16 @@ fn bochs_agrees_with_hvbench_line_by_line() {
             assert!(b.iter().any(|l| l == line), "{}: the allow-list expects Bochs's `{line}` ({sdm}); Bochs printed {b:?}", c.name);
             continue;
         }
+        // Where hvbench is known to deviate, Bochs is compared with the SDM's lines.
+        let a = if c.hvbench_differs.is_some() { cases::expected_lines(c) } else { a };
         if a.len() != b.len() {
             diffs.push(format!("{}: hvbench printed {} lines, Bochs {}\n  hvbench: {a:?}\n  Bochs:   {b:?}", c.name, a.len(), b.len()));
             continue;
         }
         for (x, y) in a.iter().zip(&b) {
             if x != y {
-                diffs.push(format!("{}:\n  hvbench: {x}\n  Bochs:   {y}", c.name));
+                let ours = if c.hvbench_differs.is_some() { "SDM" } else { "hvbench" };
+                diffs.push(format!("{}:\n  {ours}: {x}\n  Bochs:   {y}", c.name));
             }
         }
     }

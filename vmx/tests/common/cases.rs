@@ -16,7 +16,7 @@
 //! instruction (31.2), the VM-instruction error (31.4); never revision identifiers or
 //! capability MSRs. Cases that depend on timing, on a bus with interrupts, on hvbench's VMCS
 //! memory layout or on a capability that Bochs's `corei7_icelake_u` model lacks stay in
-//! `conformance.rs` only; cases that boot but whose result Bochs cannot reproduce have
+//! `conformance.rs` only; cases that boot under hvbench but that Bochs cannot run have
 //! [`Case::bochs`] set to the reason.
 
 #![allow(dead_code)]
@@ -154,8 +154,23 @@ pub struct Case {
     pub mem: &'static [MemCheck],
     /// A text hvbench's failure explanation must contain (sandbox only; "" for none).
     pub why: &'static str,
-    /// Why Bochs's result is not compared (None: compared line by line).
+    /// A known hvbench deviation from the SDM: the line hvbench prints instead of the SDM's
+    /// (the tests require exactly it, so that fixing hvbench shows up; the fix belongs in
+    /// vmx/src, and then this is removed).
+    pub hvbench_differs: Option<&'static str>,
+    /// Why the case is left out of the Bochs kernel (None: booted under Bochs and compared
+    /// line by line).
     pub bochs: Option<&'static str>,
+}
+
+/// Whether hvbench's transcript `got` is acceptable for `c`: the SDM's lines, or for a
+/// known deviation ([`Case::hvbench_differs`]) anything else that contains the recorded line.
+pub fn hvbench_matches(c: &Case, got: &[String]) -> bool {
+    let want = expected_lines(c);
+    match c.hvbench_differs {
+        None => got == want.as_slice(),
+        Some(l) => got != want.as_slice() && got.iter().any(|g| g == l),
+    }
 }
 
 /// The transcript label of a field.
@@ -298,7 +313,7 @@ const fn launch(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn) -> Program {
 
 /// A case with no pokes, memory checks or explanation text, compared with Bochs.
 const fn case(name: &'static str, doc: &'static str, program: Program, outcome: Outcome, fields: &'static [FieldCheck]) -> Case {
-    Case { name, doc, program, pokes: &[], outcome, fields, mem: &[], why: "", bochs: None }
+    Case { name, doc, program, pokes: &[], outcome, fields, mem: &[], why: "", hvbench_differs: None, bochs: None }
 }
 
 const fn exit(r: u32) -> Outcome {
@@ -682,16 +697,26 @@ pub static CASES: &[Case] = &[
         &[],
     ),
     Case {
-        why: "CS.L=1 with \"IA-32e mode guest\" entry control 0",
+        why: "CS.D=0",
+        ..case(
+            "entry_guest_cs_l_and_d",
+            "Guest CS.L = 1 and CS.D/B = 1 with \"IA-32e mode guest\" = 1 (27.3.1.2, CS access rights bit 14): VM-entry failure, reason 33, qualification 0 (27.8)",
+            launch(|f| set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xe09b), hlt),
+            entry_fail(reason::INVALID_GUEST_STATE),
+            &[fld(enc::EXIT_QUALIFICATION, 0)],
+        )
+    },
+    Case {
+        hvbench_differs: Some("entry_guest_cs_l_without_ia32e exit_reason=0000000080000021"),
         ..case(
             "entry_guest_cs_l_without_ia32e",
-            "Guest CS.L = 1 with \"IA-32e mode guest\" = 0 (27.3.1.2): VM-entry failure, reason 33, qualification 0 (27.8)",
+            "Guest CS.L = 1 with \"IA-32e mode guest\" = 0: no VM-entry check forbids it (27.3.1.2 checks CS.L only with D/B in IA-32e mode), so the entry succeeds into 32-bit PAE paging; with EPT the PDPTEs come from the VMCS's PDPTE fields (27.3.2.4), all 0 (not present), so the first fetch faults, and the 64-bit IDT read as a 32-bit one turns that into a triple fault: reason 2 (26.2)",
             launch(|f| {
                 let e = get(f, enc::ENTRY_CONTROLS);
                 set(f, enc::ENTRY_CONTROLS, e & !(1 << 9));
             }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
+            exit(reason::TRIPLE_FAULT),
+            &[],
         )
     },
     Case {
@@ -1034,7 +1059,10 @@ pub static CASES: &[Case] = &[
         Outcome::Succeed,
         &[],
     ),
-    case("vmcall_in_root_is_error_1", "VMCALL in VMX root operation (no dual-monitor treatment): VMfailValid(1) (31.3 VMCALL)", Program::AfterLoad(|a| a.vmcall()), Outcome::VmFailValid(1), &[]),
+    Case {
+        bochs: Some("Bochs 2.7 stops with \">>PANIC<< VMCALL: not implemented yet\" for VMCALL in VMX root operation"),
+        ..case("vmcall_in_root_is_error_1", "VMCALL in VMX root operation (no dual-monitor treatment): VMfailValid(1) (31.3 VMCALL)", Program::AfterLoad(|a| a.vmcall()), Outcome::VmFailValid(1), &[])
+    },
     case(
         "vmxoff_leaves_vmx_operation",
         "After VMXOFF, VMCALL is #UD (31.3 VMXOFF, VMCALL)",
