@@ -8,11 +8,9 @@
 //!
 //! All cases run in one kernel (VMCLEAR and VMXOFF between them), so Bochs starts once.
 
-#[allow(dead_code, unused_imports)]
 #[path = "../../vmx/tests/common/layout.rs"]
 mod layout;
 
-#[allow(dead_code)]
 #[path = "../../vmx/tests/common/cases.rs"]
 mod cases;
 
