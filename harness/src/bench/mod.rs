@@ -13,6 +13,7 @@
 //! visible to a guest.
 
 mod bochs;
+pub mod boot;
 pub mod elf;
 pub mod kernel;
 pub mod workloads;
