@@ -158,9 +158,8 @@ pub(crate) fn segments(g: &GuestState) -> Check {
     if g.ia32e && s[CS].attr & attr::L != 0 && s[CS].attr & attr::DB != 0 {
         return Err(fail(Guest(0), "guest.cs.l_and_d", "guest CS.L=1 requires CS.D=0 with \"IA-32e mode guest\"=1; SDM 27.3.1.2 Checks on Guest Segment Registers"));
     }
-    if !g.ia32e && s[CS].attr & attr::L != 0 {
-        return Err(fail(Guest(0), "guest.cs.l_with_ia32e_0", "guest CS.L=1 with \"IA-32e mode guest\" entry control 0; SDM 27.3.1.2 Checks on Guest Segment Registers"));
-    }
+    // No check ties CS.L to "IA-32e mode guest" = 0 (27.3.1.2 checks L only together with
+    // D/B in IA-32e mode): outside IA-32e mode the processor ignores CS.L.
     // SS.
     if usable(SS) {
         if !matches!(typ(SS), 3 | 7) {

@@ -48,7 +48,7 @@ pub enum Area {
 pub struct EntryError {
     /// The area (decides VMfailValid(7)/(8) or exit reason 33/34).
     pub area: Area,
-    /// A stable identifier of the check (e.g. "guest.cs.l_with_ia32e_0").
+    /// A stable identifier of the check (e.g. "guest.cs.l_and_d").
     pub check: &'static str,
     /// The message, SDM notation, section and title.
     pub message: &'static str,

@@ -706,19 +706,16 @@ pub static CASES: &[Case] = &[
             &[fld(enc::EXIT_QUALIFICATION, 0)],
         )
     },
-    Case {
-        hvbench_differs: Some("entry_guest_cs_l_without_ia32e exit_reason=0000000080000021"),
-        ..case(
-            "entry_guest_cs_l_without_ia32e",
-            "Guest CS.L = 1 with \"IA-32e mode guest\" = 0: no VM-entry check forbids it (27.3.1.2 checks CS.L only with D/B in IA-32e mode), so the entry succeeds into 32-bit PAE paging; with EPT the PDPTEs come from the VMCS's PDPTE fields (27.3.2.4), all 0 (not present), so the first fetch faults, and the 64-bit IDT read as a 32-bit one turns that into a triple fault: reason 2 (26.2)",
-            launch(|f| {
-                let e = get(f, enc::ENTRY_CONTROLS);
-                set(f, enc::ENTRY_CONTROLS, e & !(1 << 9));
-            }, hlt),
-            exit(reason::TRIPLE_FAULT),
-            &[],
-        )
-    },
+    case(
+        "entry_guest_cs_l_without_ia32e",
+        "Guest CS.L = 1 with \"IA-32e mode guest\" = 0: no VM-entry check forbids it (27.3.1.2 checks CS.L only with D/B in IA-32e mode), so the entry succeeds into 32-bit PAE paging; with EPT the PDPTEs come from the VMCS's PDPTE fields (27.3.2.4), all 0 (not present), so the first fetch faults, and the 64-bit IDT read as a 32-bit one turns that into a triple fault: reason 2 (26.2)",
+        launch(|f| {
+            let e = get(f, enc::ENTRY_CONTROLS);
+            set(f, enc::ENTRY_CONTROLS, e & !(1 << 9));
+        }, hlt),
+        exit(reason::TRIPLE_FAULT),
+        &[],
+    ),
     Case {
         why: "VMCS link pointer",
         ..case(
