@@ -183,6 +183,16 @@ impl Cpu {
         cpu
     }
 
+    /// The cycle count by which the extension needs this vCPU to reach an instruction
+    /// boundary even while halted (the VMX-preemption timer's expiry), in VMX non-root
+    /// operation only. A machine that skips a halted vCPU's time stops there.
+    pub fn extension_deadline(&self) -> Option<u64> {
+        if !self.vmx_non_root {
+            return None;
+        }
+        self.ext.as_deref()?.deadline()
+    }
+
     /// Takes the events recorded since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
@@ -314,6 +324,12 @@ impl Cpu {
                 x.service_events();
             }
             if x.cpu.state.activity != Activity::Active {
+                // A halted guest still reaches the extension's boundary hook: MTF VM exits
+                // and VMX-preemption timer exits are not blocked in the HLT activity state
+                // (SDM Vol. 3C 28.1, 26.5.1, 26.5.2).
+                if x.cpu.state.activity == Activity::Halted && x.cpu.debug.boundary && x.cpu.vmx_non_root && x.intercept(crate::ext::Intercept::Boundary, 0).is_err() {
+                    continue;
+                }
                 return StopReason::Inactive;
             }
             if x.debug_path() {

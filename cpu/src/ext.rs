@@ -180,7 +180,8 @@ pub enum Intercept {
         source: u8,
     },
     /// An instruction boundary on the slow path, before the next instruction, asked for with
-    /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer).
+    /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer); also each time the
+    /// run loop finds the vCPU halted (HLT activity state) while the hook is on.
     Boundary,
     /// An exception about to be delivered through the guest IDT (after the double-fault
     /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
@@ -244,6 +245,13 @@ pub trait Extension {
 
     /// Adjusts a CPUID answer (`[eax, ebx, ecx, edx]`).
     fn cpuid(&self, _leaf: u32, _subleaf: u32, _regs: &mut [u32; 4]) {}
+
+    /// The cycle count at which the extension next needs an instruction boundary (an
+    /// [`Intercept::Boundary`] call) even if the vCPU is halted: the VMX-preemption timer's
+    /// expiry. Asked through `Cpu::extension_deadline` (non-root operation only).
+    fn deadline(&self) -> Option<u64> {
+        None
+    }
 
     /// Called only in VMX non-root operation. `Ok(v)`: no VM exit, go on (`v` as documented
     /// per [`Intercept`] variant, else ignored); `Err(Fault::Diverted)`: a VM exit happened

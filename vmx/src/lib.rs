@@ -189,6 +189,12 @@ impl Extension for Vmx {
         }
     }
 
+    fn deadline(&self) -> Option<u64> {
+        // The VMX-preemption timer's zero, in cycles (26.5.1: it counts cycles >> rate).
+        let d = self.ctx.as_ref()?.timer_deadline?;
+        Some(d.checked_shl(self.profile.preemption_timer_rate()).filter(|c| c >> self.profile.preemption_timer_rate() == d).unwrap_or(u64::MAX))
+    }
+
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> hvbench_cpu::exception::Result<u64> {
         intercept::intercept(self, x, what)
     }
