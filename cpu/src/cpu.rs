@@ -101,6 +101,9 @@ pub struct Cpu {
     pub tlb_ept: u16,
     /// An intercept that arose while the extension was running (see [`crate::ext`]).
     pub deferred: Option<crate::ext::Intercept>,
+    /// IRET leaves `CpuState::nmi_blocked` alone (VMX non-root operation with "NMI exiting"
+    /// = 1 and "virtual NMIs" = 0, SDM Vol. 3C 26.3); set and cleared by the extension.
+    pub iret_keeps_nmi_blocking: bool,
 }
 
 /// A small ring of the most recent exceptions: (vector, error code, RIP, instruction count).
@@ -177,6 +180,7 @@ impl Cpu {
             tlb_vpid: 0,
             tlb_ept: 0,
             deferred: None,
+            iret_keeps_nmi_blocking: false,
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
         cpu.refresh_paging();

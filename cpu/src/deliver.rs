@@ -201,10 +201,13 @@ impl Exec<'_> {
     /// Returns whether a VM exit happened.
     #[cold]
     fn vmx_events(&mut self, idx: hvbench_mmu::CpuIndex) -> bool {
-        if !self.cpu.state.nmi_blocked && self.bus.pending_nmi(idx) {
-            return self.intercept(crate::ext::Intercept::Nmi, 0).is_err();
+        if self.bus.pending_nmi(idx) && self.intercept(crate::ext::Intercept::Nmi, 0).is_err() {
+            return true;
         }
         // (service_events returned early under STI / MOV SS blocking.)
+        if !self.cpu.state.nmi_blocked && self.intercept(crate::ext::Intercept::NmiWindow, 0).is_err() {
+            return true;
+        }
         if self.cpu.state.rflags & flags::IF != 0 && self.intercept(crate::ext::Intercept::InterruptWindow, 0).is_err() {
             return true;
         }

@@ -193,8 +193,14 @@ pub enum Intercept {
         /// Instruction length (INT3/INTO only; 0 otherwise).
         len: u8,
     },
-    /// An NMI is pending and not blocked: answer `Ok` to let the core deliver it.
+    /// An NMI is pending (asked whether or not `CpuState::nmi_blocked` is set: with "virtual
+    /// NMIs" that bit is virtual-NMI blocking, which does not block real NMIs). Answer `Ok`
+    /// to let the core deliver it (if not blocked).
     Nmi,
+    /// An instruction boundary (an event poll) with no blocking by STI or MOV SS and no NMI
+    /// blocking (`CpuState::nmi_blocked`, virtual-NMI blocking under "virtual NMIs"):
+    /// "NMI-window exiting" may exit here.
+    NmiWindow,
     /// A maskable interrupt is pending at the bus (checked before RFLAGS.IF: with
     /// "external-interrupt exiting" the guest's IF does not matter).
     ExternalInterrupt,

@@ -11,13 +11,12 @@
 //! - `no-ept`: an older core without EPT, unrestricted guest or VMWRITE to exit-information
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
-//! Both profiles also offer: the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
+//! Both profiles also offer: virtual NMIs and NMI-window exiting, the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
 //! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, and INS/OUTS
 //! exit information (IA32_VMX_BASIC bit 54).
 //!
 //! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
-//! shadowing, PML, #VE, VM functions, virtual NMIs and NMI-window exiting (which requires
-//! them), descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
+//! shadowing, PML, #VE, VM functions, descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
 //! SMM dual-monitor treatment, Intel PT in VMX.
 
 use crate::controls::{EntryCtls, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
@@ -151,8 +150,9 @@ impl Profile {
     pub const NAMES: [&'static str; 2] = ["default", "no-ept"];
 
     fn build(name: &'static str, proc2: ProcCtls2, ept_vpid_cap: u64, vmwrite_any: bool) -> Self {
-        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING | PinCtls::PREEMPTION_TIMER;
+        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING | PinCtls::VIRTUAL_NMIS | PinCtls::PREEMPTION_TIMER;
         let proc = ProcCtls::INTERRUPT_WINDOW_EXITING
+            | ProcCtls::NMI_WINDOW_EXITING
             | ProcCtls::USE_TSC_OFFSETTING
             | ProcCtls::HLT_EXITING
             | ProcCtls::INVLPG_EXITING

@@ -161,6 +161,12 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             exit(vmx, x, ei)
         }
         Intercept::Nmi if c.pin.contains(PinCtls::NMI_EXITING) => {
+            // 26.2: NMIs exit with "NMI exiting"; without "virtual NMIs" blocking by NMI still
+            // holds them off; with it, the blocking bit tracks virtual NMIs only (26.7.1
+            // "Virtual NMIs") and real NMIs always exit.
+            if x.cpu.state.nmi_blocked && !c.pin.contains(PinCtls::VIRTUAL_NMIS) {
+                return Ok(0);
+            }
             let idx = x.cpu.config.index;
             x.bus.acknowledge_nmi(idx);
             let info = 2 | intr::NMI << intr::TYPE_SHIFT | intr::VALID;
@@ -178,6 +184,10 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             };
             exit(vmx, x, ExitInfo { interruption, ..ExitInfo::new(reason::EXTERNAL_INTERRUPT, 0) })
         }
+        // 26.7.6 "NMI-Window Exiting": reason 8 at the first boundary without virtual-NMI
+        // blocking and without blocking by STI or MOV SS (the core asks only then), also from
+        // the HLT state; qualification 0.
+        Intercept::NmiWindow if c.proc.contains(ProcCtls::NMI_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::NMI_WINDOW, 0)),
         // 26.7.5 "Interrupt-Window Exiting and Virtual-Interrupt Delivery": reason 7 at the
         // first boundary where RFLAGS.IF = 1 and nothing blocks interrupts.
         Intercept::InterruptWindow if c.proc.contains(ProcCtls::INTERRUPT_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::INTERRUPT_WINDOW, 0)),

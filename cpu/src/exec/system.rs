@@ -730,7 +730,9 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         x.write_flags(fl, size);
         restore_rf(x, fl, size);
         x.branch(ip);
-        x.cpu.state.nmi_blocked = false;
+        if !x.cpu.iret_keeps_nmi_blocking {
+            x.cpu.state.nmi_blocked = false;
+        }
         return Ok(());
     }
     if x.cpu.state.rflags & flags::NT != 0 {
@@ -843,7 +845,9 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             }
         }
     }
-    x.cpu.state.nmi_blocked = false;
+    if !x.cpu.iret_keeps_nmi_blocking {
+        x.cpu.state.nmi_blocked = false;
+    }
     x.cpu.poll_events = true;
     x.branch(target);
     x.note_mode_change(before);

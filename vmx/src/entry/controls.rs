@@ -43,6 +43,9 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
     if !pin.contains(PinCtls::NMI_EXITING) && pin.contains(PinCtls::VIRTUAL_NMIS) {
         return Err(fail(Controls, "ctl.virtual_nmis", "\"NMI exiting\"=0 requires \"virtual NMIs\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
     }
+    if !pin.contains(PinCtls::VIRTUAL_NMIS) && proc.contains(ProcCtls::NMI_WINDOW_EXITING) {
+        return Err(fail(Controls, "ctl.nmi_window", "\"virtual NMIs\"=0 requires \"NMI-window exiting\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
     let proc2 = ProcCtls2::from_bits_retain(f.proc2);
     if proc2.contains(ProcCtls2::ENABLE_VPID) && v.read(x, enc::VPID) == 0 {
         return Err(fail(Controls, "ctl.vpid_zero", "\"enable VPID\"=1 requires VPID != 0000H; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));

@@ -255,6 +255,9 @@ fn enter_non_root(vmx: &mut Vmx, x: &mut Exec<'_>, c: &Ctx, f: &EntryFields) {
         x.cpu.ept = None;
     }
     x.cpu.vmx_non_root = true;
+    // SDM 26.3: with "NMI exiting" = 1 IRET does not affect blocking of NMIs, unless
+    // "virtual NMIs" = 1 (then IRET removes virtual-NMI blocking, 26.7.1).
+    x.cpu.iret_keeps_nmi_blocking = c.pin.contains(crate::controls::PinCtls::NMI_EXITING) && !c.pin.contains(crate::controls::PinCtls::VIRTUAL_NMIS);
     x.cpu.state_replaced();
 }
 
