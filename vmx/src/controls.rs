@@ -81,7 +81,7 @@ bitflags! {
         const ENABLE_VPID = 1 << 5;
         /// Bit 7: unrestricted guest (CR0.PE/PG may be 0; requires EPT).
         const UNRESTRICTED_GUEST = 1 << 7;
-        /// Bit 13: enable VM functions (not offered).
+        /// Bit 13: enable VM functions (VMFUNC; else #UD).
         const ENABLE_VMFUNC = 1 << 13;
     }
 }

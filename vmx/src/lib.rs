@@ -14,7 +14,7 @@
 //!   readable VMCS dump;
 //! - `instr`: VMXON ... VMCALL and the VM-instruction error numbers; `entry`: VM-entry checks and loading; `exit`: VM exits;
 //! - `intercept`: what in VMX non-root operation causes which exit; `msr_list`: the VM-entry
-//!   and VM-exit MSR lists.
+//!   and VM-exit MSR lists; `vmfunc`: VMFUNC and EPTP switching.
 //!
 //! IA32_FEATURE_CONTROL: [`install`] sets it to 5 (lock bit and "enable VMX outside SMX"),
 //! as firmware leaves it on a machine with VT-x enabled (and as Bochs starts): a kernel booted
@@ -32,6 +32,7 @@ pub mod fields;
 pub mod instr;
 mod intercept;
 mod msr_list;
+mod vmfunc;
 pub mod vmcs;
 
 use caps::Profile;
@@ -90,6 +91,10 @@ pub(crate) struct Ctx {
     /// Monitor trap flag: `Cpu::steps` right after VM entry; a boundary with more steps done
     /// ends with an MTF VM exit (SDM 26.5.2 "Monitor Trap Flag").
     pub mtf_base: u64,
+    /// VM-function controls (0 unless "enable VM functions", SDM 25.6.14).
+    pub vmfunc: u64,
+    /// The EPTP-list address (SDM 25.6.14).
+    pub eptp_list: u64,
     /// VMX-preemption timer: the value of `Cpu::cycles >> rate` at which it reaches zero (SDM
     /// 26.5.1 "VMX-Preemption Timer").
     pub timer_deadline: Option<u64>,

@@ -56,6 +56,21 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
             return Err(fail(Controls, "ctl.eptp", "\"enable EPT\"=1 requires a valid EPTP (memory type, page-walk length, A/D bit, reserved bits 11:7 and 63:MAXPHYADDR); SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
         }
     }
+    if proc2.contains(ProcCtls2::ENABLE_VMFUNC) {
+        let ctl = v.read(x, enc::VMFUNC_CONTROLS);
+        if ctl & !p.read(crate::caps::msr::VMFUNC).unwrap_or(0) != 0 {
+            return Err(fail(Controls, "ctl.vmfunc.allowed", "VM-function controls may set only the bits IA32_VMX_VMFUNC allows; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+        }
+        if ctl & crate::caps::VMFUNC_EPTP_SWITCHING != 0 {
+            if !proc2.contains(ProcCtls2::ENABLE_EPT) {
+                return Err(fail(Controls, "ctl.vmfunc.eptp_switching_without_ept", "\"EPTP switching\" VM-function control=1 requires \"enable EPT\"=1; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+            }
+            let a = v.read(x, enc::EPTP_LIST_ADDRESS);
+            if a & 0xfff != 0 || !fits(a, maxphy) {
+                return Err(fail(Controls, "ctl.vmfunc.eptp_list", "\"EPTP switching\" requires the EPTP-list address 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+            }
+        }
+    }
     if proc2.contains(ProcCtls2::UNRESTRICTED_GUEST) && !proc2.contains(ProcCtls2::ENABLE_EPT) {
         return Err(fail(Controls, "ctl.unrestricted_without_ept", "\"unrestricted guest\"=1 requires \"enable EPT\"=1; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
     }

@@ -131,6 +131,8 @@ fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
         msr_bitmap: v.read(x, enc::MSR_BITMAP),
         tsc_offset: v.read(x, enc::TSC_OFFSET),
         vpid: v.read(x, enc::VPID) as u16,
+        vmfunc: if ProcCtls2::from_bits_retain(f.proc2).contains(ProcCtls2::ENABLE_VMFUNC) { v.read(x, enc::VMFUNC_CONTROLS) } else { 0 },
+        eptp_list: v.read(x, enc::EPTP_LIST_ADDRESS),
         mtf_base: 0,
         timer_deadline: None,
     }
