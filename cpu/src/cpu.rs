@@ -197,6 +197,19 @@ impl Cpu {
         self.ext.as_deref()?.deadline()
     }
 
+    /// Offers INIT or SIPI to the extension (see [`crate::ext::Extension::startup`]): `true`
+    /// when it took the signal, so the machine must not carry it out.
+    pub fn startup_signal(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, signal: crate::ext::StartupSignal) -> bool {
+        let mut x = Exec { cpu: self, mem, bus };
+        x.with_ext(|e, x| e.startup(x, signal)).unwrap_or(false)
+    }
+
+    /// Whether the extension released a latched INIT (see
+    /// [`crate::ext::Extension::take_released_init`]).
+    pub fn take_released_init(&mut self) -> bool {
+        self.ext.as_deref_mut().is_some_and(|e| e.take_released_init())
+    }
+
     /// Takes the events recorded since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)

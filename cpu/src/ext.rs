@@ -221,6 +221,16 @@ pub enum Intercept {
     },
 }
 
+/// INIT or SIPI arriving at the vCPU (from its local APIC), offered to the extension before
+/// the machine carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupSignal {
+    /// INIT.
+    Init,
+    /// Start-up IPI with this vector.
+    Sipi(u8),
+}
+
 /// A processor extension (VMX). Object safe; see the module documentation for when each
 /// method is called.
 pub trait Extension {
@@ -247,6 +257,18 @@ pub trait Extension {
     /// (IA32_VMX_CR0/CR4_FIXED0/1); `false` makes the MOV raise #GP(0).
     fn cr_write_allowed(&self, _x: &Exec<'_>, _cr: u8, _value: u64) -> bool {
         true
+    }
+
+    /// INIT or SIPI: `true` when the extension took it (blocked and latched, or turned into a
+    /// VM exit), `false` for the machine to carry it out as usual.
+    fn startup(&mut self, _x: &mut Exec<'_>, _signal: StartupSignal) -> bool {
+        false
+    }
+
+    /// Whether an INIT the extension latched is now unblocked (after VMXOFF): the machine
+    /// then carries it out. Clears the latch.
+    fn take_released_init(&mut self) -> bool {
+        false
     }
 
     /// Adjusts a CPUID answer (`[eax, ebx, ecx, edx]`).

@@ -378,10 +378,22 @@ impl Machine {
     fn apply_startups(&mut self) {
         for j in 0..self.cpus.len() {
             while let Some(s) = self.bus.take_startup(j) {
+                // VMX may block (latch) INIT or turn INIT/SIPI into a VM exit (SDM Vol. 3C
+                // 24.8, 26.2).
+                let signal = match s {
+                    Startup::Init => hvbench_cpu::ext::StartupSignal::Init,
+                    Startup::Sipi(v) => hvbench_cpu::ext::StartupSignal::Sipi(v),
+                };
+                if self.cpus[j].startup_signal(&mut self.mem, &mut self.bus, signal) {
+                    continue;
+                }
                 match s {
                     Startup::Init => self.init_cpu(j),
                     Startup::Sipi(v) => self.start_cpu(j, v),
                 }
+            }
+            if self.cpus[j].take_released_init() {
+                self.init_cpu(j);
             }
         }
     }

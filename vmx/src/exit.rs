@@ -25,6 +25,10 @@ pub mod reason {
     pub const INTERRUPT_WINDOW: u32 = 7;
     /// Task switch.
     pub const TASK_SWITCH: u32 = 9;
+    /// INIT signal.
+    pub const INIT: u32 = 3;
+    /// Start-up IPI (SIPI).
+    pub const SIPI: u32 = 4;
     /// NMI window.
     pub const NMI_WINDOW: u32 = 8;
     /// CPUID.

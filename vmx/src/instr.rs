@@ -93,6 +93,10 @@ pub(crate) fn execute(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Resul
             vmx.in_vmx = false;
             vmx.current = None;
             succeed(x, "VMXOFF");
+            if vmx.init_latched {
+                // 24.8: INIT is unblocked; the machine carries out the latched one.
+                x.request_stop(hvbench_cpu::StopReason::DeviceWrite);
+            }
             Ok(())
         }
         Mnemonic::Vmclear => vmclear(vmx, x, i),

@@ -203,6 +203,31 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
     }
 }
 
+/// INIT and SIPI in VMX operation (SDM 24.8 "Restrictions on VMX Operation": INIT is blocked
+/// in VMX root operation; 26.2 "Other Causes of VM Exits": in non-root operation INIT exits
+/// (reason 3) without changing register state, except in the wait-for-SIPI state where it is
+/// blocked; a SIPI exits (reason 4, the vector in qualification bits 7:0) only in the
+/// wait-for-SIPI state and is discarded otherwise). A blocked INIT stays latched until VMXOFF
+/// or until a VM entry into a state where it exits ([`crate::entry::load`]).
+pub(crate) fn startup(vmx: &mut Vmx, x: &mut Exec<'_>, signal: hvbench_cpu::ext::StartupSignal) -> bool {
+    use hvbench_cpu::ext::StartupSignal;
+    use hvbench_cpu::state::Activity;
+    if !vmx.in_vmx {
+        return false;
+    }
+    let non_root = x.cpu.vmx_non_root && vmx.ctx.is_some();
+    let waiting = x.cpu.state.activity == Activity::WaitForSipi;
+    match signal {
+        StartupSignal::Init if non_root && !waiting => vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0)),
+        StartupSignal::Init => vmx.init_latched = true,
+        StartupSignal::Sipi(v) if non_root && waiting => vmx.vm_exit(x, ExitInfo::new(reason::SIPI, v as u64)),
+        StartupSignal::Sipi(_) if non_root => {}
+        // Root operation: a SIPI is treated as outside VMX (ignored unless waiting).
+        StartupSignal::Sipi(_) => return false,
+    }
+    true
+}
+
 /// The exit for an EPT fault (SDM 29.3.3: reason 48 with the qualification of table "Exit
 /// Qualification for EPT Violations", or 49 with qualification 0; guest-physical address;
 /// guest-linear address when qualification bit 7 is 1).

@@ -64,6 +64,9 @@ pub struct Vmx {
     pub dump_failures: bool,
     /// The dumps recorded (the first [`MAX_FAILURE_DUMPS`]), each with the explanation first.
     pub failure_dumps: Vec<String>,
+    /// An INIT arrived while blocked (VMX root operation, or a guest in wait-for-SIPI) and is
+    /// held pending (SDM 24.8 "Restrictions on VMX Operation").
+    pub init_latched: bool,
 }
 
 /// The VM-execution, -exit and -entry controls in effect in VMX non-root operation.
@@ -103,7 +106,7 @@ pub(crate) struct Ctx {
 impl Vmx {
     /// VMX in the RESET state (outside VMX operation) with `profile`.
     pub fn new(profile: Profile) -> Self {
-        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None, dump_failures: false, failure_dumps: Vec::new() }
+        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None, dump_failures: false, failure_dumps: Vec::new(), init_latched: false }
     }
 
     /// The TLB tag for `eptp` (1-based; the table restarts, with a full flush, past 4095).
@@ -192,6 +195,19 @@ impl Extension for Vmx {
         if leaf == 1 {
             regs[2] |= hvbench_cpu::cpuid::ecx1::VMX;
         }
+    }
+
+    fn startup(&mut self, x: &mut Exec<'_>, signal: hvbench_cpu::ext::StartupSignal) -> bool {
+        intercept::startup(self, x, signal)
+    }
+
+    fn take_released_init(&mut self) -> bool {
+        // 24.8: VMXOFF unblocks INIT; a latched one is now carried out.
+        if self.in_vmx || !self.init_latched {
+            return false;
+        }
+        self.init_latched = false;
+        true
     }
 
     fn deadline(&self) -> Option<u64> {

@@ -82,6 +82,12 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     let rip = x.cpu.state.rip;
     x.cpu.emit(|| Event::VmEntry { launch, rip, vpid });
     inject(vmx, x, v);
+    // An INIT latched in VMX root operation is no longer blocked in a guest that is not
+    // waiting for SIPI (SDM 24.8, 26.2): it exits at the first boundary.
+    if vmx.init_latched && vmx.ctx.is_some() && x.cpu.state.activity != Activity::WaitForSipi {
+        vmx.init_latched = false;
+        vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0));
+    }
     EntryOutcome::Entered
 }
 
