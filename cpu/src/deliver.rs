@@ -313,7 +313,16 @@ impl Exec<'_> {
         if typ == systype::TASK_GATE {
             if self.cpu.vmx_non_root {
                 // SDM Vol. 3C 26.4.2: a task gate in the IDT exits (reason 9, source 3).
-                self.intercept(crate::ext::Intercept::TaskSwitch { len: 0, selector: (lo >> 16) as u16, source: 3 }, 0)?;
+                // A software interrupt/exception reports its instruction's length (next_rip is
+                // the address after INT n/INT3/INTO/INT1 while it executes).
+                let software = match kind {
+                    EventKind::SoftwareInterrupt => Some((vec, 4)),
+                    EventKind::PrivilegedSoftwareException => Some((vec, 5)),
+                    EventKind::SoftwareException => Some((vec, 6)),
+                    _ => None,
+                };
+                let len = if software.is_some() { self.cpu.next_rip.wrapping_sub(self.cpu.state.rip).min(15) as u8 } else { 0 };
+                self.intercept(crate::ext::Intercept::TaskSwitch { len, selector: (lo >> 16) as u16, source: 3, software_vector: software }, 0)?;
             }
             return Err(Fault::Unsupported(&"task gate in the IDT (task switching is not implemented yet)"));
         }

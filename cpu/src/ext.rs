@@ -172,12 +172,18 @@ pub enum Intercept {
     /// descriptor privilege, type, presence, limit). `source`: 0 CALL, 1 IRET, 2 JMP, 3 task
     /// gate in the IDT.
     TaskSwitch {
-        /// Instruction length (CALL/JMP/IRET/INT n; 0 for an exception or interrupt).
+        /// Instruction length (CALL/JMP/IRET, or INT n/INT3/INTO/INT1 through an IDT task gate;
+        /// 0 for a hardware exception or an interrupt).
         len: u8,
         /// The selector of the new task's TSS (or of the task gate's TSS).
         selector: u16,
         /// The source of the switch.
         source: u8,
+        /// Source 3 during delivery of INT n, INT3/INTO or INT1: the vector and the VMX
+        /// interruption type (4 software interrupt, 5 privileged software exception, 6
+        /// software exception), for the IDT-vectoring information; `len` is then the
+        /// instruction's length.
+        software_vector: Option<(u8, u8)>,
     },
     /// An instruction boundary on the slow path, before the next instruction, asked for with
     /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer); also each time the

@@ -105,15 +105,21 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             let q = dr as u64 | (!to_dr as u64) << 4 | (gpr as u64) << 8;
             exit(vmx, x, insn(reason::MOV_DR, q, len))
         }
-        Intercept::TaskSwitch { len, selector, source } => {
+        Intercept::TaskSwitch { len, selector, source, software_vector } => {
             // 26.4.2: every task switch exits. Table "Exit Qualification for Task Switches":
             // bits 15:0 the new TSS selector, bits 31:30 the source (0 CALL, 1 IRET, 2 JMP, 3
-            // task gate in the IDT). The instruction length is recorded for CALL, IRET, JMP
-            // (28.2.5); a switch through the IDT reports the event as IDT-vectoring
-            // information.
+            // task gate in the IDT). A switch through the IDT reports the event as
+            // IDT-vectoring information (28.2.4). 28.2.5: the instruction length is recorded
+            // for CALL, IRET, JMP, and for a task gate in the IDT met while delivering a
+            // software interrupt, privileged software exception or software exception.
             let q = selector as u64 | (source as u64 & 3) << 30;
-            let idt = if source == 3 { idt_vectoring_of(x) } else { None };
-            exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, if source == 3 { 0 } else { len }) })
+            let idt = match (source, software_vector) {
+                (3, Some((v, kind))) => Some((v as u32 | (kind as u32 & 7) << intr::TYPE_SHIFT | intr::VALID, None)),
+                (3, None) => idt_vectoring_of(x),
+                _ => None,
+            };
+            let len = if source == 3 && software_vector.is_none() { 0 } else { len };
+            exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, len) })
         }
         Intercept::Boundary => {
             // Before the next instruction: a pending MTF VM exit (SDM 26.5.2 "Monitor Trap
