@@ -12,7 +12,6 @@ use common::*;
 use hvbench_vmx::caps::Profile;
 use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
-use iced_x86::code_asm::*;
 
 const MTF: u64 = 1 << 27;
 const ACTIVATE_TIMER: u64 = 1 << 6;
