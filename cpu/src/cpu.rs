@@ -101,6 +101,9 @@ pub struct Cpu {
     pub tlb_ept: u16,
     /// An intercept that arose while the extension was running (see [`crate::ext`]).
     pub deferred: Option<crate::ext::Intercept>,
+    /// IRET leaves `CpuState::nmi_blocked` alone (VMX non-root operation with "NMI exiting"
+    /// = 1 and "virtual NMIs" = 0, SDM Vol. 3C 26.3); set and cleared by the extension.
+    pub iret_keeps_nmi_blocking: bool,
 }
 
 /// A small ring of the most recent exceptions: (vector, error code, RIP, instruction count).
@@ -177,10 +180,34 @@ impl Cpu {
             tlb_vpid: 0,
             tlb_ept: 0,
             deferred: None,
+            iret_keeps_nmi_blocking: false,
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
         cpu.refresh_paging();
         cpu
+    }
+
+    /// The cycle count by which the extension needs this vCPU to reach an instruction
+    /// boundary even while halted (the VMX-preemption timer's expiry), in VMX non-root
+    /// operation only. A machine that skips a halted vCPU's time stops there.
+    pub fn extension_deadline(&self) -> Option<u64> {
+        if !self.vmx_non_root {
+            return None;
+        }
+        self.ext.as_deref()?.deadline()
+    }
+
+    /// Offers INIT or SIPI to the extension (see [`crate::ext::Extension::startup`]): `true`
+    /// when it took the signal, so the machine must not carry it out.
+    pub fn startup_signal(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, signal: crate::ext::StartupSignal) -> bool {
+        let mut x = Exec { cpu: self, mem, bus };
+        x.with_ext(|e, x| e.startup(x, signal)).unwrap_or(false)
+    }
+
+    /// Whether the extension released a latched INIT (see
+    /// [`crate::ext::Extension::take_released_init`]).
+    pub fn take_released_init(&mut self) -> bool {
+        self.ext.as_deref_mut().is_some_and(|e| e.take_released_init())
     }
 
     /// Takes the events recorded since the last call.
@@ -314,6 +341,12 @@ impl Cpu {
                 x.service_events();
             }
             if x.cpu.state.activity != Activity::Active {
+                // A halted guest still reaches the extension's boundary hook: MTF VM exits
+                // and VMX-preemption timer exits are not blocked in the HLT activity state
+                // (SDM Vol. 3C 28.1, 26.5.1, 26.5.2).
+                if x.cpu.state.activity == Activity::Halted && x.cpu.debug.boundary && x.cpu.vmx_non_root && x.intercept(crate::ext::Intercept::Boundary, 0).is_err() {
+                    continue;
+                }
                 return StopReason::Inactive;
             }
             if x.debug_path() {

@@ -201,10 +201,13 @@ impl Exec<'_> {
     /// Returns whether a VM exit happened.
     #[cold]
     fn vmx_events(&mut self, idx: hvbench_mmu::CpuIndex) -> bool {
-        if !self.cpu.state.nmi_blocked && self.bus.pending_nmi(idx) {
-            return self.intercept(crate::ext::Intercept::Nmi, 0).is_err();
+        if self.bus.pending_nmi(idx) && self.intercept(crate::ext::Intercept::Nmi, 0).is_err() {
+            return true;
         }
         // (service_events returned early under STI / MOV SS blocking.)
+        if !self.cpu.state.nmi_blocked && self.intercept(crate::ext::Intercept::NmiWindow, 0).is_err() {
+            return true;
+        }
         if self.cpu.state.rflags & flags::IF != 0 && self.intercept(crate::ext::Intercept::InterruptWindow, 0).is_err() {
             return true;
         }
@@ -310,7 +313,16 @@ impl Exec<'_> {
         if typ == systype::TASK_GATE {
             if self.cpu.vmx_non_root {
                 // SDM Vol. 3C 26.4.2: a task gate in the IDT exits (reason 9, source 3).
-                self.intercept(crate::ext::Intercept::TaskSwitch { len: 0, selector: (lo >> 16) as u16, source: 3 }, 0)?;
+                // A software interrupt/exception reports its instruction's length (next_rip is
+                // the address after INT n/INT3/INTO/INT1 while it executes).
+                let software = match kind {
+                    EventKind::SoftwareInterrupt => Some((vec, 4)),
+                    EventKind::PrivilegedSoftwareException => Some((vec, 5)),
+                    EventKind::SoftwareException => Some((vec, 6)),
+                    _ => None,
+                };
+                let len = if software.is_some() { self.cpu.next_rip.wrapping_sub(self.cpu.state.rip).min(15) as u8 } else { 0 };
+                self.intercept(crate::ext::Intercept::TaskSwitch { len, selector: (lo >> 16) as u16, source: 3, software_vector: software }, 0)?;
             }
             return Err(Fault::Unsupported(&"task gate in the IDT (task switching is not implemented yet)"));
         }

@@ -172,15 +172,22 @@ pub enum Intercept {
     /// descriptor privilege, type, presence, limit). `source`: 0 CALL, 1 IRET, 2 JMP, 3 task
     /// gate in the IDT.
     TaskSwitch {
-        /// Instruction length (CALL/JMP/IRET/INT n; 0 for an exception or interrupt).
+        /// Instruction length (CALL/JMP/IRET, or INT n/INT3/INTO/INT1 through an IDT task gate;
+        /// 0 for a hardware exception or an interrupt).
         len: u8,
         /// The selector of the new task's TSS (or of the task gate's TSS).
         selector: u16,
         /// The source of the switch.
         source: u8,
+        /// Source 3 during delivery of INT n, INT3/INTO or INT1: the vector and the VMX
+        /// interruption type (4 software interrupt, 5 privileged software exception, 6
+        /// software exception), for the IDT-vectoring information; `len` is then the
+        /// instruction's length.
+        software_vector: Option<(u8, u8)>,
     },
     /// An instruction boundary on the slow path, before the next instruction, asked for with
-    /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer).
+    /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer); also each time the
+    /// run loop finds the vCPU halted (HLT activity state) while the hook is on.
     Boundary,
     /// An exception about to be delivered through the guest IDT (after the double-fault
     /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
@@ -192,8 +199,14 @@ pub enum Intercept {
         /// Instruction length (INT3/INTO only; 0 otherwise).
         len: u8,
     },
-    /// An NMI is pending and not blocked: answer `Ok` to let the core deliver it.
+    /// An NMI is pending (asked whether or not `CpuState::nmi_blocked` is set: with "virtual
+    /// NMIs" that bit is virtual-NMI blocking, which does not block real NMIs). Answer `Ok`
+    /// to let the core deliver it (if not blocked).
     Nmi,
+    /// An instruction boundary (an event poll) with no blocking by STI or MOV SS and no NMI
+    /// blocking (`CpuState::nmi_blocked`, virtual-NMI blocking under "virtual NMIs"):
+    /// "NMI-window exiting" may exit here.
+    NmiWindow,
     /// A maskable interrupt is pending at the bus (checked before RFLAGS.IF: with
     /// "external-interrupt exiting" the guest's IF does not matter).
     ExternalInterrupt,
@@ -212,6 +225,16 @@ pub enum Intercept {
         /// Whether the access was part of delivering an event.
         during_delivery: bool,
     },
+}
+
+/// INIT or SIPI arriving at the vCPU (from its local APIC), offered to the extension before
+/// the machine carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupSignal {
+    /// INIT.
+    Init,
+    /// Start-up IPI with this vector.
+    Sipi(u8),
 }
 
 /// A processor extension (VMX). Object safe; see the module documentation for when each
@@ -242,8 +265,27 @@ pub trait Extension {
         true
     }
 
+    /// INIT or SIPI: `true` when the extension took it (blocked and latched, or turned into a
+    /// VM exit), `false` for the machine to carry it out as usual.
+    fn startup(&mut self, _x: &mut Exec<'_>, _signal: StartupSignal) -> bool {
+        false
+    }
+
+    /// Whether an INIT the extension latched is now unblocked (after VMXOFF): the machine
+    /// then carries it out. Clears the latch.
+    fn take_released_init(&mut self) -> bool {
+        false
+    }
+
     /// Adjusts a CPUID answer (`[eax, ebx, ecx, edx]`).
     fn cpuid(&self, _leaf: u32, _subleaf: u32, _regs: &mut [u32; 4]) {}
+
+    /// The cycle count at which the extension next needs an instruction boundary (an
+    /// [`Intercept::Boundary`] call) even if the vCPU is halted: the VMX-preemption timer's
+    /// expiry. Asked through `Cpu::extension_deadline` (non-root operation only).
+    fn deadline(&self) -> Option<u64> {
+        None
+    }
 
     /// Called only in VMX non-root operation. `Ok(v)`: no VM exit, go on (`v` as documented
     /// per [`Intercept`] variant, else ignored); `Err(Fault::Diverted)`: a VM exit happened

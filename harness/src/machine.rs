@@ -411,19 +411,24 @@ impl Machine {
         if cpu.state.activity == Activity::Active || cpu.cycles >= now {
             return;
         }
-        cpu.cycles = match self.bus.lapic_deadline(i) {
-            Some(d) if d > cpu.cycles && d < now => d,
+        // The earlier of its APIC timer and, in VMX non-root operation, its
+        // VMX-preemption timer (a halted guest still gets its timer VM exit on time).
+        let wake = [self.bus.lapic_deadline(i), cpu.extension_deadline()].into_iter().flatten().filter(|&d| d > cpu.cycles).min();
+        cpu.cycles = match wake {
+            Some(d) if d < now => d,
             _ => now,
         };
     }
 
     /// Every vCPU sleeps: jump to the next deadline, or report a deadlock.
     fn idle(&mut self) -> Option<Outcome> {
-        let wakeable = self.cpus.iter().any(|c| c.state.activity == Activity::Halted && c.state.rflags & hvbench_cpu::flags::IF != 0);
+        let halted_deadline = |c: &Cpu| if c.state.activity == Activity::Halted { c.extension_deadline() } else { None };
+        let wakeable = self.cpus.iter().any(|c| c.state.activity == Activity::Halted && (c.state.rflags & hvbench_cpu::flags::IF != 0 || halted_deadline(c).is_some()));
         if !wakeable && !self.bus.nmi_possible() {
             return Some(Outcome::Deadlock);
         }
-        match self.bus.next_deadline() {
+        let next = self.cpus.iter().filter_map(halted_deadline).chain(self.bus.next_deadline()).min();
+        match next {
             Some(t) if t > self.now() => {
                 for (i, c) in self.cpus.iter_mut().enumerate() {
                     c.cycles = c.cycles.max(t);
@@ -443,10 +448,22 @@ impl Machine {
     fn apply_startups(&mut self) {
         for j in 0..self.cpus.len() {
             while let Some(s) = self.bus.take_startup(j) {
+                // VMX may block (latch) INIT or turn INIT/SIPI into a VM exit (SDM Vol. 3C
+                // 24.8, 26.2).
+                let signal = match s {
+                    Startup::Init => hvbench_cpu::ext::StartupSignal::Init,
+                    Startup::Sipi(v) => hvbench_cpu::ext::StartupSignal::Sipi(v),
+                };
+                if self.cpus[j].startup_signal(&mut self.mem, &mut self.bus, signal) {
+                    continue;
+                }
                 match s {
                     Startup::Init => self.init_cpu(j),
                     Startup::Sipi(v) => self.start_cpu(j, v),
                 }
+            }
+            if self.cpus[j].take_released_init() {
+                self.init_cpu(j);
             }
         }
     }

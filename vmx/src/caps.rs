@@ -7,17 +7,18 @@
 //! - `default`: a recent Intel core's shape (Ice Lake-like layout, as Bochs reports it; see
 //!   /work/shared/oracles/README.md) reduced to what hvbench implements: EPT (4- and 5-level,
 //!   2M/1G pages, A/D flags, execute-only), VPID with all INVVPID types, unrestricted guest,
-//!   RDTSCP, "VMWRITE to any field" (MISC bit 29).
+//!   RDTSCP, "VMWRITE to any field" (MISC bit 29), VM functions with EPTP switching only
+//!   (IA32_VMX_VMFUNC = 1).
 //! - `no-ept`: an older core without EPT, unrestricted guest or VMWRITE to exit-information
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
-//! Both profiles also offer: the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
+//! Both profiles also offer: virtual NMIs and NMI-window exiting, the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
 //! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, and INS/OUTS
 //! exit information (IA32_VMX_BASIC bit 54).
 //!
 //! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
-//! shadowing, PML, #VE, VM functions, virtual NMIs and NMI-window exiting (which requires
-//! them), descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
+//! shadowing, PML, #VE (so no EPTP-index field), VM functions other than EPTP switching (and
+//! none in `no-ept`), descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
 //! SMM dual-monitor treatment, Intel PT in VMX.
 
 use crate::controls::{EntryCtls, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
@@ -124,7 +125,7 @@ pub mod default1 {
 impl Profile {
     /// The `default` profile: EPT, VPID, unrestricted guest.
     pub fn default_profile() -> Self {
-        let proc2 = ProcCtls2::ENABLE_EPT | ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID | ProcCtls2::UNRESTRICTED_GUEST;
+        let proc2 = ProcCtls2::ENABLE_EPT | ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID | ProcCtls2::UNRESTRICTED_GUEST | ProcCtls2::ENABLE_VMFUNC;
         // EPT_VPID_CAP bits: 0 execute-only, 6 4-level, 7 5-level, 8 UC, 14 WB, 16 2-MByte,
         // 17 1-GByte, 20 INVEPT, 21 A/D, 22 advanced EPT-violation information, 25/26
         // single-/all-context INVEPT, 32 INVVPID, 40-43 the four INVVPID types (SDM A.10).
@@ -151,8 +152,9 @@ impl Profile {
     pub const NAMES: [&'static str; 2] = ["default", "no-ept"];
 
     fn build(name: &'static str, proc2: ProcCtls2, ept_vpid_cap: u64, vmwrite_any: bool) -> Self {
-        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING | PinCtls::PREEMPTION_TIMER;
+        let pin = PinCtls::EXTERNAL_INTERRUPT_EXITING | PinCtls::NMI_EXITING | PinCtls::VIRTUAL_NMIS | PinCtls::PREEMPTION_TIMER;
         let proc = ProcCtls::INTERRUPT_WINDOW_EXITING
+            | ProcCtls::NMI_WINDOW_EXITING
             | ProcCtls::USE_TSC_OFFSETTING
             | ProcCtls::HLT_EXITING
             | ProcCtls::INVLPG_EXITING
@@ -252,7 +254,8 @@ impl Profile {
             TRUE_PROCBASED => self.proc.msr(),
             TRUE_EXIT => self.exit.msr(),
             TRUE_ENTRY => self.entry.msr(),
-            // VMFUNC exists only with "enable VM functions" allowed-1 (never here).
+            // A.11: only with "enable VM functions" allowed-1; bit 0 = EPTP switching.
+            VMFUNC if self.has2(ProcCtls2::ENABLE_VMFUNC) => VMFUNC_EPTP_SWITCHING,
             _ => return None,
         })
     }
@@ -291,6 +294,9 @@ impl Profile {
     }
 }
 
+/// IA32_VMX_VMFUNC (SDM A.11): bit 0, EPTP switching (VM function 0), the only one offered.
+pub const VMFUNC_EPTP_SWITCHING: u64 = 1;
+
 /// IA32_VMX_MISC bits 4:0 of every profile.
 pub const PREEMPTION_TIMER_RATE: u32 = 5;
 
@@ -319,6 +325,12 @@ mod tests {
             // EPT capability bits only with EPT; INVEPT types only with INVEPT.
             assert_eq!(p.has2(ProcCtls2::ENABLE_EPT), p.ept_vpid_cap & 0xffff_ffff != 0, "{}", p.name);
             assert_eq!(p.has2(ProcCtls2::ENABLE_VPID), p.ept_vpid_cap & (1 << 32) != 0);
+            // IA32_VMX_VMFUNC exists iff "enable VM functions" may be 1 (A.11); EPTP switching
+            // needs EPT (27.2.1.1).
+            assert_eq!(p.read(msr::VMFUNC).is_some(), p.has2(ProcCtls2::ENABLE_VMFUNC));
+            if p.has2(ProcCtls2::ENABLE_VMFUNC) {
+                assert!(p.has2(ProcCtls2::ENABLE_EPT));
+            }
             let basic = p.basic();
             assert_eq!(basic & (1 << 31), 0, "revision id bit 31 is 0");
             assert_eq!((basic >> 32) & 0x1fff, 4096);

@@ -14,7 +14,7 @@ bitflags! {
         const EXTERNAL_INTERRUPT_EXITING = 1 << 0;
         /// Bit 3: NMIs cause VM exits.
         const NMI_EXITING = 1 << 3;
-        /// Bit 5: virtual NMIs (not offered).
+        /// Bit 5: virtual NMIs (blocking by NMI tracks virtual NMIs; requires "NMI exiting").
         const VIRTUAL_NMIS = 1 << 5;
         /// Bit 6: activate the VMX-preemption timer (counts down in non-root operation at the
         /// rate of IA32_VMX_MISC bits 4:0; exit reason 52 at zero).
@@ -48,7 +48,8 @@ bitflags! {
         const CR8_STORE_EXITING = 1 << 20;
         /// Bit 21: use TPR shadow (not offered).
         const USE_TPR_SHADOW = 1 << 21;
-        /// Bit 22: NMI-window exiting (not offered: it requires virtual NMIs).
+        /// Bit 22: NMI-window exiting (exit reason 8 when there is no virtual-NMI blocking;
+        /// requires "virtual NMIs").
         const NMI_WINDOW_EXITING = 1 << 22;
         /// Bit 23: MOV DR exits.
         const MOV_DR_EXITING = 1 << 23;
@@ -80,7 +81,7 @@ bitflags! {
         const ENABLE_VPID = 1 << 5;
         /// Bit 7: unrestricted guest (CR0.PE/PG may be 0; requires EPT).
         const UNRESTRICTED_GUEST = 1 << 7;
-        /// Bit 13: enable VM functions (not offered).
+        /// Bit 13: enable VM functions (VMFUNC; else #UD).
         const ENABLE_VMFUNC = 1 << 13;
     }
 }

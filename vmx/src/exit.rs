@@ -25,6 +25,12 @@ pub mod reason {
     pub const INTERRUPT_WINDOW: u32 = 7;
     /// Task switch.
     pub const TASK_SWITCH: u32 = 9;
+    /// INIT signal.
+    pub const INIT: u32 = 3;
+    /// Start-up IPI (SIPI).
+    pub const SIPI: u32 = 4;
+    /// NMI window.
+    pub const NMI_WINDOW: u32 = 8;
     /// CPUID.
     pub const CPUID: u32 = 10;
     /// HLT.
@@ -342,6 +348,7 @@ impl Vmx {
             s.nmi_blocked = true;
         }
         x.cpu.vmx_non_root = false;
+        x.cpu.iret_keeps_nmi_blocking = false;
         x.cpu.ept = None;
         x.cpu.tlb_vpid = 0;
         x.cpu.tlb_ept = 0;

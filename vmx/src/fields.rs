@@ -54,6 +54,8 @@ pub enum Feature {
     Ept,
     /// Exists when "enable VPID" may be 1.
     Vpid,
+    /// Exists when "enable VM functions" may be 1.
+    Vmfunc,
     /// Belongs to a feature hvbench does not offer (the field is unsupported).
     NotOffered,
 }
@@ -81,6 +83,7 @@ impl Field {
             Feature::Base => true,
             Feature::Ept => p.has2(ProcCtls2::ENABLE_EPT),
             Feature::Vpid => p.has2(ProcCtls2::ENABLE_VPID),
+            Feature::Vmfunc => p.has2(ProcCtls2::ENABLE_VMFUNC),
             Feature::NotOffered => false,
         }
     }
@@ -155,13 +158,13 @@ fields! {
     VIRTUAL_APIC_ADDRESS = 0x2012, W64, Control, NotOffered;
     APIC_ACCESS_ADDRESS = 0x2014, W64, Control, NotOffered;
     POSTED_INTERRUPT_DESCRIPTOR = 0x2016, W64, Control, NotOffered;
-    VMFUNC_CONTROLS = 0x2018, W64, Control, NotOffered;
+    VMFUNC_CONTROLS = 0x2018, W64, Control, Vmfunc;
     EPT_POINTER = 0x201a, W64, Control, Ept;
     EOI_EXIT_BITMAP0 = 0x201c, W64, Control, NotOffered;
     EOI_EXIT_BITMAP1 = 0x201e, W64, Control, NotOffered;
     EOI_EXIT_BITMAP2 = 0x2020, W64, Control, NotOffered;
     EOI_EXIT_BITMAP3 = 0x2022, W64, Control, NotOffered;
-    EPTP_LIST_ADDRESS = 0x2024, W64, Control, NotOffered;
+    EPTP_LIST_ADDRESS = 0x2024, W64, Control, Vmfunc;
     VMREAD_BITMAP = 0x2026, W64, Control, NotOffered;
     VMWRITE_BITMAP = 0x2028, W64, Control, NotOffered;
     VE_INFORMATION_ADDRESS = 0x202a, W64, Control, NotOffered;

@@ -60,9 +60,8 @@ pub mod error {
 /// Runs one VMX instruction.
 pub(crate) fn execute(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let m = i.mnemonic();
-    // VMFUNC exists only in non-root operation with "enable VM functions" (never offered).
     if m == Mnemonic::Vmfunc {
-        return Err(Exception::ud().into());
+        return crate::vmfunc::vmfunc(vmx, x, i);
     }
     // #UD: (CR0.PE = 0) or (RFLAGS.VM = 1) or (IA32_EFER.LMA = 1 and CS.L = 0), and for all but
     // VMXON: not in VMX operation; for VMXON: CR4.VMXE = 0. INVEPT/INVVPID: #UD if the
@@ -94,6 +93,10 @@ pub(crate) fn execute(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Resul
             vmx.in_vmx = false;
             vmx.current = None;
             succeed(x, "VMXOFF");
+            if vmx.init_latched {
+                // 24.8: INIT is unblocked; the machine carries out the latched one.
+                x.request_stop(hvbench_cpu::StopReason::DeviceWrite);
+            }
             Ok(())
         }
         Mnemonic::Vmclear => vmclear(vmx, x, i),

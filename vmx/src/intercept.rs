@@ -105,15 +105,21 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             let q = dr as u64 | (!to_dr as u64) << 4 | (gpr as u64) << 8;
             exit(vmx, x, insn(reason::MOV_DR, q, len))
         }
-        Intercept::TaskSwitch { len, selector, source } => {
+        Intercept::TaskSwitch { len, selector, source, software_vector } => {
             // 26.4.2: every task switch exits. Table "Exit Qualification for Task Switches":
             // bits 15:0 the new TSS selector, bits 31:30 the source (0 CALL, 1 IRET, 2 JMP, 3
-            // task gate in the IDT). The instruction length is recorded for CALL, IRET, JMP
-            // (28.2.5); a switch through the IDT reports the event as IDT-vectoring
-            // information.
+            // task gate in the IDT). A switch through the IDT reports the event as
+            // IDT-vectoring information (28.2.4). 28.2.5: the instruction length is recorded
+            // for CALL, IRET, JMP, and for a task gate in the IDT met while delivering a
+            // software interrupt, privileged software exception or software exception.
             let q = selector as u64 | (source as u64 & 3) << 30;
-            let idt = if source == 3 { idt_vectoring_of(x) } else { None };
-            exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, if source == 3 { 0 } else { len }) })
+            let idt = match (source, software_vector) {
+                (3, Some((v, kind))) => Some((v as u32 | (kind as u32 & 7) << intr::TYPE_SHIFT | intr::VALID, None)),
+                (3, None) => idt_vectoring_of(x),
+                _ => None,
+            };
+            let len = if source == 3 && software_vector.is_none() { 0 } else { len };
+            exit(vmx, x, ExitInfo { idt_vectoring: idt, ..insn(reason::TASK_SWITCH, q, len) })
         }
         Intercept::Boundary => {
             // Before the next instruction: a pending MTF VM exit (SDM 26.5.2 "Monitor Trap
@@ -161,6 +167,12 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             exit(vmx, x, ei)
         }
         Intercept::Nmi if c.pin.contains(PinCtls::NMI_EXITING) => {
+            // 26.2: NMIs exit with "NMI exiting"; without "virtual NMIs" blocking by NMI still
+            // holds them off; with it, the blocking bit tracks virtual NMIs only (26.7.1
+            // "Virtual NMIs") and real NMIs always exit.
+            if x.cpu.state.nmi_blocked && !c.pin.contains(PinCtls::VIRTUAL_NMIS) {
+                return Ok(0);
+            }
             let idx = x.cpu.config.index;
             x.bus.acknowledge_nmi(idx);
             let info = 2 | intr::NMI << intr::TYPE_SHIFT | intr::VALID;
@@ -178,6 +190,10 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             };
             exit(vmx, x, ExitInfo { interruption, ..ExitInfo::new(reason::EXTERNAL_INTERRUPT, 0) })
         }
+        // 26.7.6 "NMI-Window Exiting": reason 8 at the first boundary without virtual-NMI
+        // blocking and without blocking by STI or MOV SS (the core asks only then), also from
+        // the HLT state; qualification 0.
+        Intercept::NmiWindow if c.proc.contains(ProcCtls::NMI_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::NMI_WINDOW, 0)),
         // 26.7.5 "Interrupt-Window Exiting and Virtual-Interrupt Delivery": reason 7 at the
         // first boundary where RFLAGS.IF = 1 and nothing blocks interrupts.
         Intercept::InterruptWindow if c.proc.contains(ProcCtls::INTERRUPT_WINDOW_EXITING) => exit(vmx, x, ExitInfo::new(reason::INTERRUPT_WINDOW, 0)),
@@ -191,6 +207,31 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             _ => 0,
         }),
     }
+}
+
+/// INIT and SIPI in VMX operation (SDM 24.8 "Restrictions on VMX Operation": INIT is blocked
+/// in VMX root operation; 26.2 "Other Causes of VM Exits": in non-root operation INIT exits
+/// (reason 3) without changing register state, except in the wait-for-SIPI state where it is
+/// blocked; a SIPI exits (reason 4, the vector in qualification bits 7:0) only in the
+/// wait-for-SIPI state and is discarded otherwise). A blocked INIT stays latched until VMXOFF
+/// or until a VM entry into a state where it exits ([`crate::entry::load`]).
+pub(crate) fn startup(vmx: &mut Vmx, x: &mut Exec<'_>, signal: hvbench_cpu::ext::StartupSignal) -> bool {
+    use hvbench_cpu::ext::StartupSignal;
+    use hvbench_cpu::state::Activity;
+    if !vmx.in_vmx {
+        return false;
+    }
+    let non_root = x.cpu.vmx_non_root && vmx.ctx.is_some();
+    let waiting = x.cpu.state.activity == Activity::WaitForSipi;
+    match signal {
+        StartupSignal::Init if non_root && !waiting => vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0)),
+        StartupSignal::Init => vmx.init_latched = true,
+        StartupSignal::Sipi(v) if non_root && waiting => vmx.vm_exit(x, ExitInfo::new(reason::SIPI, v as u64)),
+        StartupSignal::Sipi(_) if non_root => {}
+        // Root operation: a SIPI is treated as outside VMX (ignored unless waiting).
+        StartupSignal::Sipi(_) => return false,
+    }
+    true
 }
 
 /// The exit for an EPT fault (SDM 29.3.3: reason 48 with the qualification of table "Exit

@@ -14,7 +14,7 @@
 //!   readable VMCS dump;
 //! - `instr`: VMXON ... VMCALL and the VM-instruction error numbers; `entry`: VM-entry checks and loading; `exit`: VM exits;
 //! - `intercept`: what in VMX non-root operation causes which exit; `msr_list`: the VM-entry
-//!   and VM-exit MSR lists.
+//!   and VM-exit MSR lists; `vmfunc`: VMFUNC and EPTP switching.
 //!
 //! IA32_FEATURE_CONTROL: [`install`] sets it to 5 (lock bit and "enable VMX outside SMX"),
 //! as firmware leaves it on a machine with VT-x enabled (and as Bochs starts): a kernel booted
@@ -32,6 +32,7 @@ pub mod fields;
 pub mod instr;
 mod intercept;
 mod msr_list;
+mod vmfunc;
 pub mod vmcs;
 
 use caps::Profile;
@@ -63,6 +64,9 @@ pub struct Vmx {
     pub dump_failures: bool,
     /// The dumps recorded (the first [`MAX_FAILURE_DUMPS`]), each with the explanation first.
     pub failure_dumps: Vec<String>,
+    /// An INIT arrived while blocked (VMX root operation, or a guest in wait-for-SIPI) and is
+    /// held pending (SDM 24.8 "Restrictions on VMX Operation").
+    pub init_latched: bool,
 }
 
 /// The VM-execution, -exit and -entry controls in effect in VMX non-root operation.
@@ -90,6 +94,10 @@ pub(crate) struct Ctx {
     /// Monitor trap flag: `Cpu::steps` right after VM entry; a boundary with more steps done
     /// ends with an MTF VM exit (SDM 26.5.2 "Monitor Trap Flag").
     pub mtf_base: u64,
+    /// VM-function controls (0 unless "enable VM functions", SDM 25.6.14).
+    pub vmfunc: u64,
+    /// The EPTP-list address (SDM 25.6.14).
+    pub eptp_list: u64,
     /// VMX-preemption timer: the value of `Cpu::cycles >> rate` at which it reaches zero (SDM
     /// 26.5.1 "VMX-Preemption Timer").
     pub timer_deadline: Option<u64>,
@@ -98,7 +106,7 @@ pub(crate) struct Ctx {
 impl Vmx {
     /// VMX in the RESET state (outside VMX operation) with `profile`.
     pub fn new(profile: Profile) -> Self {
-        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None, dump_failures: false, failure_dumps: Vec::new() }
+        Self { profile, in_vmx: false, vmxon_ptr: 0, current: None, ctx: None, ept_ids: Vec::new(), last_failure: None, dump_failures: false, failure_dumps: Vec::new(), init_latched: false }
     }
 
     /// The TLB tag for `eptp` (1-based; the table restarts, with a full flush, past 4095).
@@ -187,6 +195,25 @@ impl Extension for Vmx {
         if leaf == 1 {
             regs[2] |= hvbench_cpu::cpuid::ecx1::VMX;
         }
+    }
+
+    fn startup(&mut self, x: &mut Exec<'_>, signal: hvbench_cpu::ext::StartupSignal) -> bool {
+        intercept::startup(self, x, signal)
+    }
+
+    fn take_released_init(&mut self) -> bool {
+        // 24.8: VMXOFF unblocks INIT; a latched one is now carried out.
+        if self.in_vmx || !self.init_latched {
+            return false;
+        }
+        self.init_latched = false;
+        true
+    }
+
+    fn deadline(&self) -> Option<u64> {
+        // The VMX-preemption timer's zero, in cycles (26.5.1: it counts cycles >> rate).
+        let d = self.ctx.as_ref()?.timer_deadline?;
+        Some(d.checked_shl(self.profile.preemption_timer_rate()).filter(|c| c >> self.profile.preemption_timer_rate() == d).unwrap_or(u64::MAX))
     }
 
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> hvbench_cpu::exception::Result<u64> {

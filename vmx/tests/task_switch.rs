@@ -109,3 +109,25 @@ fn jmp_far_to_busy_tss_faults_before_any_exit() {
     assert_eq!(r.field(enc::EXIT_INTERRUPTION_INFO), 0x8000_0b0d);
     assert_eq!(r.field(enc::EXIT_INTERRUPTION_ERROR_CODE), 0x28);
 }
+
+#[test]
+fn int_n_through_idt_task_gate_records_its_length() {
+    // int 6 (CD 06) meets the task gate at IDT vector 6: source 3, selector 18H. SDM 28.2.5:
+    // the VM-exit instruction length is recorded for a task gate in the IDT met during
+    // delivery of a software interrupt (2 here); 28.2.4: the IDT-vectoring information names
+    // it (vector 6, type 4 software interrupt, valid, no error code). RIP stays at the INT.
+    let r = run32(|_| {}, &[0xcd, 0x06]);
+    exited(&r, reason::TASK_SWITCH);
+    assert_eq!(r.field(enc::EXIT_QUALIFICATION), 3 << 30 | 0x18);
+    assert_eq!(r.field(enc::EXIT_INSTRUCTION_LENGTH), 2);
+    assert_eq!(r.field(enc::IDT_VECTORING_INFO), 0x8000_0406);
+    assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP);
+}
+
+#[test]
+fn hardware_exception_through_idt_task_gate_has_no_length() {
+    // A #UD (hardware exception) is not an instruction-initiated switch: length 0 (28.2.5).
+    let r = run32(|_| {}, &[0x0f, 0x0b]);
+    exited(&r, reason::TASK_SWITCH);
+    assert_eq!(r.field(enc::EXIT_INSTRUCTION_LENGTH), 0);
+}

@@ -240,7 +240,7 @@ impl Exec<'_> {
         };
         if self.cpu.vmx_non_root {
             let len = (self.cpu.next_rip.wrapping_sub(self.cpu.state.rip) & 0xf) as u8;
-            self.intercept(crate::ext::Intercept::TaskSwitch { len, selector: target, source }, 0)?;
+            self.intercept(crate::ext::Intercept::TaskSwitch { len, selector: target, source, software_vector: None }, 0)?;
         }
         Err(Fault::Unsupported(&"far CALL/JMP to a task gate or TSS (task switching is not implemented yet)"))
     }

@@ -730,7 +730,9 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         x.write_flags(fl, size);
         restore_rf(x, fl, size);
         x.branch(ip);
-        x.cpu.state.nmi_blocked = false;
+        if !x.cpu.iret_keeps_nmi_blocking {
+            x.cpu.state.nmi_blocked = false;
+        }
         return Ok(());
     }
     if x.cpu.state.rflags & flags::NT != 0 {
@@ -741,7 +743,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             // SDM Vol. 3C 26.4.2: IRET with NT = 1 outside IA-32e mode exits (reason 9, source
             // 1) without further checks; the selector is the current TSS's previous-task link.
             let link = x.read_system(x.cpu.state.tr.base, 2)? as u16;
-            x.intercept(Intercept::TaskSwitch { len: i.len() as u8, selector: link, source: 1 }, 0)?;
+            x.intercept(Intercept::TaskSwitch { len: i.len() as u8, selector: link, source: 1, software_vector: None }, 0)?;
         }
         return Err(Fault::Unsupported(&"IRET with NT=1 (task return) is not implemented yet"));
     }
@@ -843,7 +845,9 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             }
         }
     }
-    x.cpu.state.nmi_blocked = false;
+    if !x.cpu.iret_keeps_nmi_blocking {
+        x.cpu.state.nmi_blocked = false;
+    }
     x.cpu.poll_events = true;
     x.branch(target);
     x.note_mode_change(before);

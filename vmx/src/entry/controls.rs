@@ -43,6 +43,9 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
     if !pin.contains(PinCtls::NMI_EXITING) && pin.contains(PinCtls::VIRTUAL_NMIS) {
         return Err(fail(Controls, "ctl.virtual_nmis", "\"NMI exiting\"=0 requires \"virtual NMIs\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
     }
+    if !pin.contains(PinCtls::VIRTUAL_NMIS) && proc.contains(ProcCtls::NMI_WINDOW_EXITING) {
+        return Err(fail(Controls, "ctl.nmi_window", "\"virtual NMIs\"=0 requires \"NMI-window exiting\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+    }
     let proc2 = ProcCtls2::from_bits_retain(f.proc2);
     if proc2.contains(ProcCtls2::ENABLE_VPID) && v.read(x, enc::VPID) == 0 {
         return Err(fail(Controls, "ctl.vpid_zero", "\"enable VPID\"=1 requires VPID != 0000H; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
@@ -51,6 +54,21 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
         let eptp = hvbench_mmu::ept::EptPointer(v.read(x, enc::EPT_POINTER));
         if eptp.validate(&p.ept_caps(), maxphy).is_err() {
             return Err(fail(Controls, "ctl.eptp", "\"enable EPT\"=1 requires a valid EPTP (memory type, page-walk length, A/D bit, reserved bits 11:7 and 63:MAXPHYADDR); SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+        }
+    }
+    if proc2.contains(ProcCtls2::ENABLE_VMFUNC) {
+        let ctl = v.read(x, enc::VMFUNC_CONTROLS);
+        if ctl & !p.read(crate::caps::msr::VMFUNC).unwrap_or(0) != 0 {
+            return Err(fail(Controls, "ctl.vmfunc.allowed", "VM-function controls may set only the bits IA32_VMX_VMFUNC allows; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+        }
+        if ctl & crate::caps::VMFUNC_EPTP_SWITCHING != 0 {
+            if !proc2.contains(ProcCtls2::ENABLE_EPT) {
+                return Err(fail(Controls, "ctl.vmfunc.eptp_switching_without_ept", "\"EPTP switching\" VM-function control=1 requires \"enable EPT\"=1; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+            }
+            let a = v.read(x, enc::EPTP_LIST_ADDRESS);
+            if a & 0xfff != 0 || !fits(a, maxphy) {
+                return Err(fail(Controls, "ctl.vmfunc.eptp_list", "\"EPTP switching\" requires the EPTP-list address 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields"));
+            }
         }
     }
     if proc2.contains(ProcCtls2::UNRESTRICTED_GUEST) && !proc2.contains(ProcCtls2::ENABLE_EPT) {

@@ -261,8 +261,10 @@ pub(crate) fn non_register(x: &mut Exec<'_>, v: Vmcs, p: &Profile, g: &GuestStat
     if st & ib::SMI != 0 {
         return Err(fail(Guest(0), "guest.interruptibility.smi", "guest blocking by SMI must be 0 outside SMM; SDM 27.3.1.5 Checks on Guest Non-Register State"));
     }
-    if info & intr::VALID != 0 && kind == intr::NMI && st & ib::NMI != 0 {
-        return Err(fail(Guest(0), "guest.interruptibility.nmi", "injecting an NMI requires blocking by NMI to be 0 (\"virtual NMIs\" not offered); SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    let virtual_nmis = v.read(x, enc::PIN_BASED_CONTROLS) as u32 & crate::controls::PinCtls::VIRTUAL_NMIS.bits() != 0;
+    if virtual_nmis && info & intr::VALID != 0 && kind == intr::NMI && st & ib::NMI != 0 {
+        // (With "virtual NMIs" = 0 there is no such requirement: the SDM's footnote.)
+        return Err(fail(Guest(0), "guest.interruptibility.nmi", "with \"virtual NMIs\"=1, injecting an NMI requires blocking by NMI (bit 3) to be 0; SDM 27.3.1.5 Checks on Guest Non-Register State"));
     }
     if activity == 1 && st & (ib::STI | ib::MOV_SS) != 0 {
         return Err(fail(Guest(0), "guest.activity.hlt_blocking", "guest activity state HLT is not allowed with blocking by STI or MOV SS; SDM 27.3.1.5 Checks on Guest Non-Register State"));

@@ -82,6 +82,12 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     let rip = x.cpu.state.rip;
     x.cpu.emit(|| Event::VmEntry { launch, rip, vpid });
     inject(vmx, x, v);
+    // An INIT latched in VMX root operation is no longer blocked in a guest that is not
+    // waiting for SIPI (SDM 24.8, 26.2): it exits at the first boundary.
+    if vmx.init_latched && vmx.ctx.is_some() && x.cpu.state.activity != Activity::WaitForSipi {
+        vmx.init_latched = false;
+        vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0));
+    }
     EntryOutcome::Entered
 }
 
@@ -131,6 +137,8 @@ fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
         msr_bitmap: v.read(x, enc::MSR_BITMAP),
         tsc_offset: v.read(x, enc::TSC_OFFSET),
         vpid: v.read(x, enc::VPID) as u16,
+        vmfunc: if ProcCtls2::from_bits_retain(f.proc2).contains(ProcCtls2::ENABLE_VMFUNC) { v.read(x, enc::VMFUNC_CONTROLS) } else { 0 },
+        eptp_list: v.read(x, enc::EPTP_LIST_ADDRESS),
         mtf_base: 0,
         timer_deadline: None,
     }
@@ -255,6 +263,9 @@ fn enter_non_root(vmx: &mut Vmx, x: &mut Exec<'_>, c: &Ctx, f: &EntryFields) {
         x.cpu.ept = None;
     }
     x.cpu.vmx_non_root = true;
+    // SDM 26.3: with "NMI exiting" = 1 IRET does not affect blocking of NMIs, unless
+    // "virtual NMIs" = 1 (then IRET removes virtual-NMI blocking, 26.7.1).
+    x.cpu.iret_keeps_nmi_blocking = c.pin.contains(crate::controls::PinCtls::NMI_EXITING) && !c.pin.contains(crate::controls::PinCtls::VIRTUAL_NMIS);
     x.cpu.state_replaced();
 }
 
