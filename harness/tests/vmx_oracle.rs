@@ -14,6 +14,12 @@ mod layout;
 #[path = "../../vmx/tests/common/cases.rs"]
 mod cases;
 
+#[path = "../../vmx/tests/common/cases_exits.rs"]
+mod cases_exits;
+
+#[path = "../../vmx/tests/common/cases_events.rs"]
+mod cases_events;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 
@@ -30,7 +36,7 @@ const END: &str = "vmx_oracle end=0000000000000000";
 
 /// Writes the kernel of the cases `keep` selects to a temporary file called `name`.
 fn kernel_file(name: &str, keep: impl Fn(&cases::Case) -> bool) -> PathBuf {
-    let list: Vec<&cases::Case> = cases::CASES.iter().filter(|c| keep(c)).collect();
+    let list: Vec<&cases::Case> = cases::all().filter(|c| keep(c)).collect();
     let image = kernel::build(&list);
     let dir = std::env::temp_dir().join(format!("hvbench-vmx-oracle-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
@@ -68,7 +74,7 @@ fn the_kernel_under_hvbench_prints_the_sdm_values() {
     assert!(out.contains(END), "the transcript is incomplete:\n{out}");
     let got = by_case(&out);
     let mut diffs = Vec::new();
-    for c in cases::CASES {
+    for c in cases::all() {
         let want = cases::expected_lines(c);
         let have = got.get(c.name).cloned().unwrap_or_default();
         if !cases::hvbench_matches(c, &have) {
@@ -76,7 +82,7 @@ fn the_kernel_under_hvbench_prints_the_sdm_values() {
             diffs.push(format!("{} ({}):\n  SDM:     {want:?}\n  hvbench: {have:?}{known}", c.name, c.doc));
         }
     }
-    assert!(diffs.is_empty(), "{} of {} cases differ from the SDM when booted:\n{}", diffs.len(), cases::CASES.len(), diffs.join("\n"));
+    assert!(diffs.is_empty(), "{} of {} cases differ from the SDM when booted:\n{}", diffs.len(), cases::all().count(), diffs.join("\n"));
 }
 
 fn bochs_script() -> Option<PathBuf> {
@@ -103,7 +109,7 @@ fn bochs_agrees_with_hvbench_line_by_line() {
     let theirs = by_case(&out);
     let mut diffs = Vec::new();
     let mut compared = 0;
-    for c in cases::CASES {
+    for c in cases::all() {
         let (a, b) = (ours.get(c.name).cloned().unwrap_or_default(), theirs.get(c.name).cloned().unwrap_or_default());
         if let Some(why) = c.bochs {
             eprintln!("not run under Bochs: {} ({why})", c.name);

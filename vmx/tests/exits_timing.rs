@@ -11,7 +11,6 @@ use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
 use iced_x86::code_asm::*;
 
-const MTF: u64 = 1 << 27;
 const ACTIVATE_TIMER: u64 = 1 << 6;
 const SAVE_TIMER: u64 = 1 << 22;
 
@@ -22,62 +21,6 @@ fn spin(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.inc(rax)?;
     a.jmp(top)
 }
-
-vmx_test!(
-    /// MTF: an MTF VM exit follows the first guest instruction (SDM 26.5.2): reason 37,
-    /// qualification 0, RIP saved = the next instruction, no instruction length.
-    mtf_exits_after_one_instruction,
-    fields: |f| or(f, enc::PROC_BASED_CONTROLS, MTF),
-    guest: |a| { a.nop()?; a.nop()?; a.hlt() },
-    expect: |r| {
-        exited(r, reason::MONITOR_TRAP_FLAG);
-        assert_eq!(r.field(enc::EXIT_QUALIFICATION), 0);
-        assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP + 1);
-        assert_eq!(r.field(enc::EXIT_INSTRUCTION_LENGTH), 0);
-    }
-);
-
-vmx_test!(
-    /// An instruction that faults: the MTF VM exit comes after the exception's delivery, at
-    /// the first instruction of the handler (SDM 26.5.2). UD2 -> the sandbox's #UD stub.
-    mtf_after_a_delivered_fault,
-    fields: |f| or(f, enc::PROC_BASED_CONTROLS, MTF),
-    guest: |a| a.ud2(),
-    expect: |r| {
-        exited(r, reason::MONITOR_TRAP_FLAG);
-        assert_eq!(r.field(enc::GUEST_RIP), hvbench_cpu::sandbox::STUBS + 16 * 6);
-    }
-);
-
-vmx_test!(
-    /// VM entry that injects an event: the MTF VM exit is pending before the first guest
-    /// instruction, after the delivery (SDM 26.5.2): RIP = the handler of the injected #UD.
-    mtf_after_injection,
-    fields: |f| { or(f, enc::PROC_BASED_CONTROLS, MTF); set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0306); },
-    guest: |a| { a.nop()?; a.hlt() },
-    expect: |r| {
-        exited(r, reason::MONITOR_TRAP_FLAG);
-        assert_eq!(r.field(enc::GUEST_RIP), hvbench_cpu::sandbox::STUBS + 16 * 6);
-    }
-);
-
-vmx_test!(
-    /// A timer value of 0 at VM entry: the exit happens before any guest instruction (SDM
-    /// 26.5.1): reason 52, RIP = the first instruction; the saved value is 0.
-    preemption_timer_zero_exits_at_once,
-    fields: |f| {
-        or(f, enc::PIN_BASED_CONTROLS, ACTIVATE_TIMER);
-        or(f, enc::EXIT_CONTROLS, SAVE_TIMER);
-        set(f, enc::PREEMPTION_TIMER_VALUE, 0);
-    },
-    guest: spin,
-    expect: |r| {
-        exited(r, reason::PREEMPTION_TIMER);
-        assert_eq!(r.field(enc::EXIT_QUALIFICATION), 0);
-        assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP);
-        assert_eq!(r.field(enc::PREEMPTION_TIMER_VALUE), 0);
-    }
-);
 
 #[test]
 fn preemption_timer_counts_at_the_misc_rate() {
@@ -124,13 +67,4 @@ vmx_test!(
     fields: |f| { or(f, enc::PIN_BASED_CONTROLS, ACTIVATE_TIMER); set(f, enc::PREEMPTION_TIMER_VALUE, 1_000_000); },
     guest: |a| a.cpuid(),
     expect: |r| { exited(r, reason::CPUID); assert_eq!(r.field(enc::PREEMPTION_TIMER_VALUE), 1_000_000); }
-);
-
-vmx_test!(
-    /// "save VMX-preemption timer value" = 1 with "activate VMX-preemption timer" = 0 (SDM
-    /// 27.2.1.2): VMfailValid(7).
-    save_timer_without_timer_fails,
-    fields: |f| or(f, enc::EXIT_CONTROLS, SAVE_TIMER),
-    guest: hlt,
-    expect: |r| { vmfail_valid(r, 7); assert!(r.why().contains("preemption timer")); }
 );

@@ -13,7 +13,6 @@ use hvbench_vmx::caps::Profile;
 use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
 
-const MTF: u64 = 1 << 27;
 const ACTIVATE_TIMER: u64 = 1 << 6;
 
 /// Activity state HLT in the guest-state area (SDM 25.4.2).
@@ -25,19 +24,6 @@ fn no_hlt_exiting(f: &mut Vec<(u32, u64)>) {
     let v = get(f, enc::PROC_BASED_CONTROLS);
     set(f, enc::PROC_BASED_CONTROLS, v & !HLT_EXITING);
 }
-
-vmx_test!(
-    /// HLT (not exiting) with the monitor trap flag: an MTF VM exit follows, from the HLT
-    /// activity state (26.5.2, 28.1): reason 37, saved activity state 1, RIP after HLT.
-    mtf_after_hlt_exits_from_the_hlt_state,
-    fields: |f| { no_hlt_exiting(f); or(f, enc::PROC_BASED_CONTROLS, MTF) },
-    guest: |a| { a.hlt()?; a.nop() },
-    expect: |r| {
-        exited(r, reason::MONITOR_TRAP_FLAG);
-        assert_eq!(r.field(enc::GUEST_ACTIVITY_STATE), ACTIVITY_HLT);
-        assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP + 1);
-    }
-);
 
 /// A guest that halts with the preemption timer armed at `value`; the test then advances the
 /// vCPU's clock to the timer's deadline as the machine would and runs again.

@@ -9,11 +9,10 @@
 mod common;
 
 use common::*;
-use hvbench_cpu::sandbox::{CODE_BASE, STUBS};
+use hvbench_cpu::sandbox::CODE_BASE;
 use hvbench_vmx::caps::Profile;
 use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
-use iced_x86::code_asm::*;
 
 const NMI_EXITING: u64 = 1 << 3;
 const VIRTUAL_NMIS: u64 = 1 << 5;
@@ -25,37 +24,6 @@ fn vnmi(f: &mut Vec<(u32, u64)>) {
     or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING | VIRTUAL_NMIS);
 }
 
-/// IRETQ to the next instruction (a same-privilege 64-bit return frame), then HLT.
-fn iret_then_hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
-    let mut next = a.create_label();
-    a.mov(rax, rsp)?;
-    a.push(0x10)?;
-    a.push(rax)?;
-    a.pushfq()?;
-    a.push(0x08)?;
-    a.lea(rax, ptr(next))?;
-    a.push(rax)?;
-    a.iretq()?;
-    a.set_label(&mut next)?;
-    a.hlt()
-}
-
-vmx_test!(
-    /// 27.2.1.1: "NMI-window exiting" = 1 requires "virtual NMIs" = 1: VMfailValid(7).
-    nmi_window_requires_virtual_nmis,
-    fields: |f| { or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING); or(f, enc::PROC_BASED_CONTROLS, NMI_WINDOW) },
-    guest: hlt,
-    expect: |r| { vmfail_valid(r, 7); assert!(r.why().contains("NMI-window")); }
-);
-
-vmx_test!(
-    /// 27.2.1.1: "virtual NMIs" = 1 requires "NMI exiting" = 1: VMfailValid(7).
-    virtual_nmis_require_nmi_exiting,
-    fields: |f| or(f, enc::PIN_BASED_CONTROLS, VIRTUAL_NMIS),
-    guest: hlt,
-    expect: |r| { vmfail_valid(r, 7); assert!(r.why().contains("virtual NMIs")); }
-);
-
 #[test]
 fn capabilities_offer_virtual_nmis_and_the_nmi_window() {
     // A.3.1 / A.3.2: allowed-1 bits of the TRUE pin-based (bit 5) and primary (bit 22) MSRs.
@@ -64,83 +32,6 @@ fn capabilities_offer_virtual_nmis_and_the_nmi_window() {
         assert_ne!(p.proc.may1 & NMI_WINDOW as u32, 0, "{}", p.name);
     }
 }
-
-vmx_test!(
-    /// 26.7.6: with no virtual-NMI blocking the NMI-window exit happens before the first guest
-    /// instruction: reason 8, qualification 0, RIP = the first instruction.
-    nmi_window_exits_at_once,
-    fields: |f| { vnmi(f); or(f, enc::PROC_BASED_CONTROLS, NMI_WINDOW) },
-    guest: |a| { a.nop()?; a.hlt() },
-    expect: |r| {
-        exited(r, reason::NMI_WINDOW);
-        assert_eq!(r.field(enc::EXIT_QUALIFICATION), 0);
-        assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP);
-        assert_eq!(r.field(enc::EXIT_INSTRUCTION_LENGTH), 0);
-    }
-);
-
-vmx_test!(
-    /// 26.7.1 / 26.3: IRET removes virtual-NMI blocking; the NMI-window exit follows the IRET
-    /// (RIP = its target, the HLT) and the saved interruptibility has bit 3 clear.
-    nmi_window_opens_at_iret,
-    fields: |f| { vnmi(f); or(f, enc::PROC_BASED_CONTROLS, NMI_WINDOW); set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI) },
-    guest: iret_then_hlt,
-    expect: |r| {
-        exited(r, reason::NMI_WINDOW);
-        let rip = r.field(enc::GUEST_RIP);
-        assert_eq!(r.s.read(rip, 1), 0xf4, "RIP is the HLT after the IRETQ");
-        assert_eq!(r.field(enc::GUEST_INTERRUPTIBILITY) & BLOCK_NMI, 0);
-    }
-);
-
-vmx_test!(
-    /// 27.6.1 with 26.7.1: injecting an NMI under "virtual NMIs" sets virtual-NMI blocking, so
-    /// the NMI window stays closed; the NMI handler (the sandbox stub for vector 2) halts and
-    /// the HLT exit saves bit 3 = 1.
-    injected_virtual_nmi_blocks_the_window,
-    fields: |f| { vnmi(f); or(f, enc::PROC_BASED_CONTROLS, NMI_WINDOW); set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202) },
-    guest: hlt,
-    expect: |r| {
-        exited(r, reason::HLT);
-        assert!((STUBS + 32..STUBS + 48).contains(&r.field(enc::GUEST_RIP)), "in the vector-2 stub");
-        assert_eq!(r.field(enc::GUEST_INTERRUPTIBILITY) & BLOCK_NMI, BLOCK_NMI);
-    }
-);
-
-vmx_test!(
-    /// 26.3: with "NMI exiting" = 1 and "virtual NMIs" = 0, IRET does not affect blocking of
-    /// NMIs: bit 3 is still saved as 1 at the HLT exit after the IRET.
-    iret_keeps_nmi_blocking_with_nmi_exiting,
-    fields: |f| { or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING); set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI) },
-    guest: iret_then_hlt,
-    expect: |r| { exited(r, reason::HLT); assert_eq!(r.field(enc::GUEST_INTERRUPTIBILITY) & BLOCK_NMI, BLOCK_NMI); }
-);
-
-vmx_test!(
-    /// Without "NMI exiting", IRET unblocks NMIs as outside VMX (SDM Vol. 3A 6.7.1).
-    iret_unblocks_nmis_without_nmi_exiting,
-    fields: |f| set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI),
-    guest: iret_then_hlt,
-    expect: |r| { exited(r, reason::HLT); assert_eq!(r.field(enc::GUEST_INTERRUPTIBILITY) & BLOCK_NMI, 0); }
-);
-
-vmx_test!(
-    /// 27.3.1.5: with "virtual NMIs" = 1, injecting an NMI requires blocking by NMI = 0: a
-    /// VM-entry failure, reason 33 (27.8).
-    nmi_injection_with_virtual_nmi_blocking_fails,
-    fields: |f| { vnmi(f); set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI); set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202) },
-    guest: hlt,
-    expect: |r| entry_failure(r, reason::INVALID_GUEST_STATE, 0, "virtual NMIs")
-);
-
-vmx_test!(
-    /// 27.3.1.5 footnote: with "virtual NMIs" = 0 there is no such requirement; the NMI is
-    /// delivered to the guest (its stub halts: HLT exit).
-    nmi_injection_with_nmi_blocking_allowed_without_virtual_nmis,
-    fields: |f| { set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI); set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202) },
-    guest: hlt,
-    expect: |r| { exited(r, reason::HLT); assert!((STUBS + 32..STUBS + 48).contains(&r.field(enc::GUEST_RIP))); }
-);
 
 /// A bus with a pending NMI.
 struct NmiBus {

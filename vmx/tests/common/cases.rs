@@ -105,7 +105,7 @@ pub struct Poke {
     pub rev: bool,
 }
 
-const fn poke(addr: u64, size: u8, value: u64) -> Poke {
+pub const fn poke(addr: u64, size: u8, value: u64) -> Poke {
     Poke { addr, size, value, rev: false }
 }
 
@@ -120,7 +120,7 @@ pub struct FieldCheck {
     pub value: u64,
 }
 
-const fn fld(field: u32, value: u64) -> FieldCheck {
+pub const fn fld(field: u32, value: u64) -> FieldCheck {
     FieldCheck { field, mask: u64::MAX, value }
 }
 
@@ -191,6 +191,11 @@ pub fn field_name(e: u32) -> String {
         (enc::GUEST_INTERRUPTIBILITY, "guest_interruptibility"),
         (enc::ENTRY_INTERRUPTION_INFO, "entry_interruption_info"),
         (enc::TSC_OFFSET, "tsc_offset"),
+        (enc::IDT_VECTORING_INFO, "idt_vectoring_info"),
+        (enc::EPT_POINTER, "ept_pointer"),
+        (enc::GUEST_ACTIVITY_STATE, "guest_activity_state"),
+        (enc::PREEMPTION_TIMER_VALUE, "preemption_timer_value"),
+        (enc::GUEST_DR7, "guest_dr7"),
     ];
     known.iter().find(|k| k.0 == e).map(|k| k.1.to_string()).unwrap_or_else(|| format!("field_{e:04x}"))
 }
@@ -298,28 +303,28 @@ pub fn guest_bytes(c: &Case) -> Option<(u64, Vec<u8>)> {
 
 // ---- The cases ----
 
-fn nothing(_: &mut Vec<(u32, u64)>) {}
-fn hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
+pub fn nothing(_: &mut Vec<(u32, u64)>) {}
+pub fn hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.hlt()
 }
-fn proc_or(f: &mut Vec<(u32, u64)>, bits: u64) {
+pub fn proc_or(f: &mut Vec<(u32, u64)>, bits: u64) {
     or(f, enc::PROC_BASED_CONTROLS, bits);
 }
 
 /// A Launch of a 64-bit guest.
-const fn launch(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn) -> Program {
+pub const fn launch(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn) -> Program {
     Program::Launch { kind: GuestKind::Flat64, fields, guest: Guest::Asm(guest), at_exit: None }
 }
 
 /// A case with no pokes, memory checks or explanation text, compared with Bochs.
-const fn case(name: &'static str, doc: &'static str, program: Program, outcome: Outcome, fields: &'static [FieldCheck]) -> Case {
+pub const fn case(name: &'static str, doc: &'static str, program: Program, outcome: Outcome, fields: &'static [FieldCheck]) -> Case {
     Case { name, doc, program, pokes: &[], outcome, fields, mem: &[], why: "", hvbench_differs: None, bochs: None }
 }
 
-const fn exit(r: u32) -> Outcome {
+pub const fn exit(r: u32) -> Outcome {
     Outcome::Exit(r as u64)
 }
-const fn entry_fail(r: u32) -> Outcome {
+pub const fn entry_fail(r: u32) -> Outcome {
     Outcome::Exit(1 << 31 | r as u64)
 }
 
@@ -334,9 +339,21 @@ const MEM_INFO_NO_INDEX: u64 = 7 << 7 | 7 << 15 | 1 << 22 | 0xf << 23 | 1 << 27;
 /// Qualification for EPT Violations"): 2:0 access, 5:3 permissions, 7 linear address valid,
 /// 8 translation, 12 NMI unblocking. Bit 6 (mode-based execute) and 11:9 (advanced
 /// information, IA32_VMX_EPT_VPID_CAP bit 22, absent in Bochs's model) are masked.
-const EPT_QUAL_COMMON: u64 = 0x3f | 1 << 7 | 1 << 8 | 1 << 12;
+pub const EPT_QUAL_COMMON: u64 = 0x3f | 1 << 7 | 1 << 8 | 1 << 12;
 
-/// The cases (see the module documentation).
+/// A Launch of a 64-bit guest with code at HOST_RIP after the exit (which sees the guest's
+/// general registers: a VM exit loads only RSP and RIP of them, SDM 28.5.1).
+pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit: AsmFn) -> Program {
+    Program::Launch { kind: GuestKind::Flat64, fields, guest: Guest::Asm(guest), at_exit: Some(at_exit) }
+}
+
+/// Every shared case: [`CASES`], then the groups in `cases_exits.rs` and `cases_events.rs`.
+pub fn all() -> impl Iterator<Item = &'static Case> {
+    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES)
+}
+
+/// The cases of VMX instructions, entry checks and the first exits (see the module
+/// documentation).
 pub static CASES: &[Case] = &[
     // ---- VM exits for instructions (SDM 26.1.2 unconditional, 26.1.3 conditional) ----
     case(

@@ -22,6 +22,8 @@ macro_rules! vmx_test {
 }
 
 pub mod cases;
+pub mod cases_events;
+pub mod cases_exits;
 pub mod layout;
 
 pub use layout::*;
