@@ -54,8 +54,9 @@ fn iret_then_hlt(a: &mut CodeAssembler) -> Result<(), IcedError> {
 
 // ---- Task switches: a 32-bit protected-mode guest without paging (unrestricted guest, EPT
 // identity) with its own GDT at 0x6000: 08H code, 10H data, 18H available 32-bit TSS (base
-// 7000H), 20H task gate to 18H, 28H busy TSS (base 7100H, the guest's TR); IDT at 6800H with
-// a task gate to 18H at vector 6; the busy TSS's previous-task link is 1234H. ----
+// 7000H), 20H task gate to 18H, 28H busy TSS (base 7100H, the guest's TR), 30H busy TSS (base
+// 7200H, the task an IRET returns to); IDT at 6800H with a task gate to 18H at vector 6; the
+// busy TSS's previous-task link is 30H (or 1234H, an LDT selector). ----
 
 const TS_GDT: u64 = 0x6000;
 const TS_IDT: u64 = 0x6800;
@@ -68,6 +69,20 @@ const TASK_POKES: &[Poke] = &[
     poke(TS_GDT + 0x18, 8, 0x0000_8900_7000_0067),
     poke(TS_GDT + 0x20, 8, 0x0000_8500_0018_0000),
     poke(TS_GDT + 0x28, 8, 0x0000_8b00_7100_0067),
+    poke(TS_GDT + 0x30, 8, 0x0000_8b00_7200_0067),
+    poke(TS_IDT + 8 * 6, 8, 0x0000_8500_0018_0000),
+    poke(TSS_BUSY, 2, 0x30),
+];
+
+/// The same, with previous-task link 1234H (TI = 1: the LDT).
+const TASK_POKES_LDT_LINK: &[Poke] = &[
+    poke(TS_GDT, 8, 0),
+    poke(TS_GDT + 8, 8, 0x00cf_9b00_0000_ffff),
+    poke(TS_GDT + 0x10, 8, 0x00cf_9300_0000_ffff),
+    poke(TS_GDT + 0x18, 8, 0x0000_8900_7000_0067),
+    poke(TS_GDT + 0x20, 8, 0x0000_8500_0018_0000),
+    poke(TS_GDT + 0x28, 8, 0x0000_8b00_7100_0067),
+    poke(TS_GDT + 0x30, 8, 0x0000_8b00_7200_0067),
     poke(TS_IDT + 8 * 6, 8, 0x0000_8500_0018_0000),
     poke(TSS_BUSY, 2, 0x1234),
 ];
@@ -85,7 +100,7 @@ fn prot32(f: &mut Vec<(u32, u64)>) {
         (enc::GUEST_TR_SELECTOR, 0x28),
         (enc::GUEST_TR_BASE, TSS_BUSY),
         (enc::GUEST_GDTR_BASE, TS_GDT),
-        (enc::GUEST_GDTR_LIMIT, 0x2f),
+        (enc::GUEST_GDTR_LIMIT, 0x37),
         (enc::GUEST_IDTR_BASE, TS_IDT),
         (enc::GUEST_IDTR_LIMIT, 0x7f),
     ] {
@@ -330,15 +345,30 @@ pub static CASES: &[Case] = &[
     ),
     task(
         "task_iret_with_nt_exits_with_the_previous_task_link",
-        "IRETD with RFLAGS.NT = 1: source 1 (IRET), selector = the current TSS's previous-task link, length 1",
+        "IRETD with RFLAGS.NT = 1, previous-task link 30H (a busy TSS in the GDT, so the checks on the new TSS selector and descriptor that 26.4.2 performs before any exit pass): source 1 (IRET), selector 30H, length 1",
         |f| {
             prot32(f);
             set(f, enc::GUEST_RFLAGS, 2 | 1 << 14);
         },
         |a| a.db(&[0xcf]),
         exit(reason::TASK_SWITCH),
-        &[fld(enc::EXIT_QUALIFICATION, 1 << 30 | 0x1234), fld(enc::EXIT_INSTRUCTION_LENGTH, 1)],
+        &[fld(enc::EXIT_QUALIFICATION, 1 << 30 | 0x30), fld(enc::EXIT_INSTRUCTION_LENGTH, 1)],
     ),
+    Case {
+        pokes: TASK_POKES_LDT_LINK,
+        hvbench_differs: Some("task_iret_link_in_ldt_faults exit_reason=0000000000000009"),
+        ..case(
+            "task_iret_link_in_ldt_faults",
+            "IRETD with NT = 1 and previous-task link 1234H (TI = 1): 26.4.2 checks the new TSS selector (step 3, \"checks are made on the new TSS selector\") before any task-switch exit, and an IRET task switch to an LDT selector is #TS(selector) (Vol. 3A Table 6-6); exception-bitmap bit 10 makes it exit reason 0, #TS, error code 1234H",
+            launch(|f| {
+                prot32(f);
+                set(f, enc::GUEST_RFLAGS, 2 | 1 << 14);
+                set(f, enc::EXCEPTION_BITMAP, 1 << 10);
+            }, |a| a.db(&[0xcf])),
+            exit(reason::EXCEPTION_NMI),
+            &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0b0a), fld(enc::EXIT_INTERRUPTION_ERROR_CODE, 0x1234)],
+        )
+    },
     task(
         "task_exception_through_idt_task_gate_exits",
         "UD2: #UD finds a task gate in the IDT: source 3, selector 18H; IDT-vectoring information = the #UD being delivered (vector 6, type 3, valid; 28.2.3); RIP at the UD2. (The instruction length is undefined for a hardware exception, 28.2.4.)",
@@ -396,14 +426,18 @@ pub static CASES: &[Case] = &[
         exit(reason::VMFUNC),
         &[fld(enc::GUEST_RIP, VMFUNC_RIP), fld(enc::EXIT_INSTRUCTION_LENGTH, 3)],
     ),
-    vmfunc_case(
-        "vmfunc_function_64_exits",
-        "VMFUNC with EAX >= 64: exit reason 59 (26.5.6)",
-        enable_vmfunc,
-        vmfunc::<64, 0>,
-        exit(reason::VMFUNC),
-        &[fld(enc::GUEST_RIP, VMFUNC_RIP)],
-    ),
+    Case {
+        mem: &[vector(6)],
+        hvbench_differs: Some("vmfunc_function_64_is_ud exit_reason=000000000000003b"),
+        ..vmfunc_case(
+            "vmfunc_function_64_is_ud",
+            "VMFUNC with EAX >= 64 is #UD, not a VM exit (VMFUNC page, Protected Mode Exceptions: \"#UD ... If EAX >= 64\"; 26.5.6): delivered through the guest IDT, the handler's HLT exits",
+            enable_vmfunc,
+            vmfunc::<64, 0>,
+            exit(reason::HLT),
+            &[],
+        )
+    },
     vmfunc_case(
         "eptp_switching_index_512_exits",
         "EPTP switching with ECX >= 512 (26.5.6.3): exit reason 59, EPT pointer unchanged",
