@@ -1,6 +1,7 @@
-//! The monitor trap flag (reason 37, SDM 26.5.2 "Monitor Trap Flag") and the VMX-preemption
-//! timer (reason 52, SDM 26.5.1 "VMX-Preemption Timer"; rate IA32_VMX_MISC[4:0], A.6; "save
-//! VMX-preemption timer value", 25.7.1 and 28.3.4), driven by the vCPU's cycle count.
+//! The VMX-preemption timer as it counts (reason 52, SDM 26.5.1 "VMX-Preemption Timer"; rate
+//! IA32_VMX_MISC[4:0], A.6; "save VMX-preemption timer value", 25.7.1 and 28.3.4), driven by
+//! the vCPU's cycle count. The monitor trap flag and the timer started at 0 do not depend on
+//! timing: they are shared cases in `common/cases_exits.rs`.
 
 #[macro_use]
 mod common;

@@ -2,7 +2,7 @@
 //! State Before a VM Exit": "MTF VM exits are not blocked in the HLT activity state"; 26.5.1
 //! "VMX-Preemption Timer"; 26.5.2 "Monitor Trap Flag": after HLT the MTF VM exit is from the
 //! HLT activity state; 28.3.4 "Saving Non-Register State": the activity state saved is the
-//! one before the exit). The sandbox does not skip time; these tests do what the machine's
+//! one before the exit). The MTF-after-HLT case is a shared case in `common/cases_exits.rs`. The sandbox does not skip time; these tests do what the machine's
 //! idle loop does (`Cpu::extension_deadline`), and one runs the real machine path.
 
 #[macro_use]

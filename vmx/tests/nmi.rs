@@ -1,9 +1,8 @@
-//! Virtual NMIs and NMI-window exiting (SDM Vol. 3C 25.6.1 "Pin-Based VM-Execution Controls",
-//! 25.6.2 table "Definitions of Primary Processor-Based VM-Execution Controls" bit 22, 26.2
-//! "Other Causes of VM Exits", 26.3 "Changes to Instruction Behavior in VMX Non-Root
-//! Operation" (IRET), 26.7.1 "Virtual NMIs", 26.7.6 "NMI-Window Exiting", 27.2.1.1 and
-//! 27.3.1.5 VM-entry checks, 27.6.1 "Vectored-Event Injection", 28.3.4 saving the
-//! interruptibility state (bit 3 is virtual-NMI blocking under "virtual NMIs").
+//! NMIs from a bus in VMX non-root operation (SDM Vol. 3C 26.2 "Other Causes of VM Exits",
+//! 26.7.1 "Virtual NMIs": virtual-NMI blocking does not block real NMIs) and the capability
+//! bits for virtual NMIs and NMI-window exiting (A.3.1, A.3.2). The cases without a bus NMI
+//! (NMI-window exits, IRET and blocking, injection checks) are shared cases in
+//! `common/cases_events.rs`, also booted under hvbench and Bochs.
 
 #[macro_use]
 mod common;

@@ -15,9 +15,11 @@
 //! 28.2.5 instruction information, with undefined bits masked), RFLAGS.CF/ZF after a VMX
 //! instruction (31.2), the VM-instruction error (31.4); never revision identifiers or
 //! capability MSRs. Cases that depend on timing, on a bus with interrupts, on hvbench's VMCS
-//! memory layout or on a capability that Bochs's `corei7_icelake_u` model lacks stay in
-//! `conformance.rs` only; cases that boot under hvbench but that Bochs cannot run have
-//! [`Case::bochs`] set to the reason.
+//! memory layout or on a non-default profile stay sandbox-only (`conformance.rs` and the other
+//! test files); cases that boot under hvbench but that Bochs cannot run have [`Case::bochs`]
+//! set to the reason. [`all`] gives every case: [`CASES`] here, then those of `cases_exits.rs`
+//! (instruction exits, MTF, timer, TSC offsetting) and `cases_events.rs` (guest-state entry
+//! checks, virtual NMIs, task switches, VMFUNC).
 
 #![allow(dead_code)]
 
