@@ -311,6 +311,8 @@ impl Exec<'_> {
             return Err(Exception::np(vec as u32 * 8 + 2 + ext).into());
         }
         if typ == systype::TASK_GATE {
+            // SDM Vol. 3C 26.4.2 steps 2-4 (INT n pseudocode, TASK-GATE): the gate's TSS.
+            self.check_new_tss((lo >> 16) as u16, crate::task::TaskSwitchCause::Interrupt { ext: kind.ext() })?;
             if self.cpu.vmx_non_root {
                 // SDM Vol. 3C 26.4.2: a task gate in the IDT exits (reason 9, source 3).
                 // A software interrupt/exception reports its instruction's length (next_rip is

@@ -30,6 +30,7 @@ pub mod segload;
 pub mod sandbox;
 pub mod segment;
 pub mod state;
+mod task;
 
 pub use cpu::{Cpu, CpuConfig, Exec, RecentExceptions, StopReason};
 pub use events::{Event, VmOutcome};

@@ -2,9 +2,9 @@
 //! "VM Functions" with 26.5.6.3 "EPTP Switching"; the VMFUNC page of chapter 31 "VMX
 //! Instruction Reference"; exit reason 59, Appendix C).
 //!
-//! VMFUNC is #UD outside VMX non-root operation and when "enable VM functions" is 0. EAX
-//! selects the function: a function >= 64 or whose VM-function control bit is 0 exits (reason
-//! 59). EPTP switching: ECX >= 512, or an EPTP-list entry that would fail the VM-entry EPTP
+//! VMFUNC is #UD outside VMX non-root operation, when "enable VM functions" is 0 and when
+//! EAX >= 64 (the VMFUNC page's exceptions; 26.5.6). EAX selects the function: a function
+//! whose VM-function control bit is 0 exits (reason 59). EPTP switching: ECX >= 512, or an EPTP-list entry that would fail the VM-entry EPTP
 //! checks (27.2.1.1), exits; otherwise the entry becomes the EPT pointer (the VMCS field is
 //! written) and translations continue under it. No #VE, so no EPTP-index field.
 
@@ -28,7 +28,8 @@ pub(crate) fn vmfunc(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result
     let Some(c) = vmx.ctx.filter(|_| x.cpu.vmx_non_root) else {
         return Err(Exception::ud().into());
     };
-    if !c.proc2.contains(ProcCtls2::ENABLE_VMFUNC) {
+    let function = x.cpu.state.gpr[0] as u32;
+    if !c.proc2.contains(ProcCtls2::ENABLE_VMFUNC) || function >= 64 {
         return Err(Exception::ud().into());
     }
     let len = i.len() as u32;
@@ -36,9 +37,8 @@ pub(crate) fn vmfunc(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result
         vmx.vm_exit(x, ExitInfo { instruction_len: len, ..ExitInfo::new(reason::VMFUNC, 0) });
         Err(Fault::Diverted)
     };
-    let function = x.cpu.state.gpr[0] as u32;
     // (VM entry let only the bits of IA32_VMX_VMFUNC through: EPTP switching.)
-    if function >= 64 || c.vmfunc & (1u64 << function) == 0 || function != EPTP_SWITCHING {
+    if c.vmfunc & (1u64 << function) == 0 || function != EPTP_SWITCHING {
         return fail(vmx, x);
     }
     let index = x.cpu.state.gpr[1] as u32 as u64;

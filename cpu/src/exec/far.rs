@@ -230,7 +230,9 @@ impl Exec<'_> {
             return Err(Exception::np(code).into());
         }
         let target = if d.typ() == systype::TASK_GATE {
-            (d.raw >> 16) as u16
+            let tss = (d.raw >> 16) as u16;
+            self.check_new_tss(tss, crate::task::TaskSwitchCause::CallOrJmp)?;
+            tss
         } else {
             let min = if d.typ() == systype::TSS16_AVAIL { 0x2b } else { 0x67 };
             if d.limit() < min {

@@ -741,8 +741,10 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         }
         if x.cpu.vmx_non_root {
             // SDM Vol. 3C 26.4.2: IRET with NT = 1 outside IA-32e mode exits (reason 9, source
-            // 1) without further checks; the selector is the current TSS's previous-task link.
+            // 1) once the new TSS (the current TSS's previous-task link) passes the checks of
+            // steps 2-4 (IRET pseudocode: #TS for a bad link selector or a TSS not busy).
             let link = x.read_system(x.cpu.state.tr.base, 2)? as u16;
+            x.check_new_tss(link, crate::task::TaskSwitchCause::Iret)?;
             x.intercept(Intercept::TaskSwitch { len: i.len() as u8, selector: link, source: 1, software_vector: None }, 0)?;
         }
         return Err(Fault::Unsupported(&"IRET with NT=1 (task return) is not implemented yet"));

@@ -356,7 +356,6 @@ pub static CASES: &[Case] = &[
     ),
     Case {
         pokes: TASK_POKES_LDT_LINK,
-        hvbench_differs: Some("task_iret_link_in_ldt_faults exit_reason=0000000000000009"),
         ..case(
             "task_iret_link_in_ldt_faults",
             "IRETD with NT = 1 and previous-task link 1234H (TI = 1): 26.4.2 checks the new TSS selector (step 3, \"checks are made on the new TSS selector\") before any task-switch exit, and an IRET task switch to an LDT selector is #TS(selector) (Vol. 3A Table 6-6); exception-bitmap bit 10 makes it exit reason 0, #TS, error code 1234H",
@@ -428,7 +427,6 @@ pub static CASES: &[Case] = &[
     ),
     Case {
         mem: &[vector(6)],
-        hvbench_differs: Some("vmfunc_function_64_is_ud exit_reason=000000000000003b"),
         ..vmfunc_case(
             "vmfunc_function_64_is_ud",
             "VMFUNC with EAX >= 64 is #UD, not a VM exit (VMFUNC page, Protected Mode Exceptions: \"#UD ... If EAX >= 64\"; 26.5.6): delivered through the guest IDT, the handler's HLT exits",
