@@ -292,6 +292,18 @@ pub trait Extension {
     /// (the host runs now); `Err(Fault::Exception(e))`: raise `e` in the guest.
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> Result<u64>;
 
+    /// The extension's whole state as bytes, for a machine snapshot (the format is the
+    /// extension's own; [`Extension::restore`] reads it back). The default: no state.
+    fn save(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Replaces the extension's state with what [`Extension::save`] wrote; `Err` explains
+    /// why the bytes do not describe a state of this extension (nothing changed then).
+    fn restore(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
+        if bytes.is_empty() { Ok(()) } else { Err("this extension keeps no state".into()) }
+    }
+
     /// The extension as `Any`, so its owner can inspect its state.
     fn as_any(&self) -> &dyn std::any::Any;
 
