@@ -189,6 +189,11 @@ pub enum Intercept {
     /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer); also each time the
     /// run loop finds the vCPU halted (HLT activity state) while the hook is on.
     Boundary,
+    /// A debug trap (single-step or data breakpoint; its DR6 bits in `Cpu::pending_debug`) is
+    /// about to be delivered after an instruction while the boundary hook is on: a pending
+    /// monitor-trap-flag VM exit has priority over debug-trap exceptions (SDM Vol. 3C 26.5.2
+    /// "Monitor Trap Flag"); when it exits the trap stays pending (the VM exit saves it, 28.3.4).
+    DebugTrap,
     /// An exception about to be delivered through the guest IDT (after the double-fault
     /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
     Exception {

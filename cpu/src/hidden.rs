@@ -47,6 +47,20 @@ impl Cpu {
         }
     }
 
+    /// DR6 bits (B0-B3, BS) of debug traps pending at the next instruction boundary (held
+    /// back by MOV SS, or by a VM exit that came first): what a VM exit saves in the guest
+    /// pending-debug-exceptions field (SDM Vol. 3C 28.3.4).
+    pub fn pending_debug(&self) -> u64 {
+        self.debug.pending
+    }
+
+    /// Sets the pending debug traps (VM entry loads them, SDM Vol. 3C 27.7.3; a VM exit clears
+    /// them). They are delivered after the next instruction completes.
+    pub fn set_pending_debug(&mut self, bits: u64) {
+        self.debug.pending = bits;
+        self.refresh_debug();
+    }
+
     /// Puts back what [`Cpu::hidden_state`] took (snapshot restore; call after
     /// [`Cpu::set_state`]). Drops cached translations and decoded instructions.
     pub fn set_hidden_state(&mut self, h: HiddenState) {

@@ -135,6 +135,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             }
             Ok(0)
         }
+        // 26.5.2: an MTF VM exit after an instruction has priority over the debug traps that
+        // instruction raised; they stay pending and the exit saves them (28.3.4).
+        Intercept::DebugTrap if c.proc.contains(ProcCtls::MONITOR_TRAP_FLAG) && x.cpu.steps > c.mtf_base => exit(vmx, x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0)),
         Intercept::MovToCr { len, cr, gpr, value } => mov_to_cr(vmx, x, &c, len, cr, gpr, value),
         Intercept::MovFromCr { len, cr, gpr, value } => {
             let q = cr as u64 | 1 << 4 | (gpr as u64) << 8;
