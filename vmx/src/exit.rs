@@ -355,6 +355,7 @@ impl Vmx {
         }
         x.cpu.vmx_non_root = false;
         x.cpu.iret_keeps_nmi_blocking = false;
+        x.cpu.iret_unblocked_nmi = false;
         // The guest's pending debug traps are in the VMCS now, not the host's.
         x.cpu.set_pending_debug(0);
         x.cpu.ept = None;
