@@ -104,6 +104,10 @@ pub struct Cpu {
     /// IRET leaves `CpuState::nmi_blocked` alone (VMX non-root operation with "NMI exiting"
     /// = 1 and "virtual NMIs" = 0, SDM Vol. 3C 26.3); set and cleared by the extension.
     pub iret_keeps_nmi_blocking: bool,
+    /// The IRET executing in VMX non-root operation removed blocking by NMI (or virtual-NMI
+    /// blocking) before a possible fault: a VM exit for that fault reports "NMI unblocking due
+    /// to IRET" (SDM Vol. 3C 28.2.2). Cleared when an exception is delivered or exits.
+    pub iret_unblocked_nmi: bool,
 }
 
 /// A small ring of the most recent exceptions: (vector, error code, RIP, instruction count).
@@ -181,6 +185,7 @@ impl Cpu {
             tlb_ept: 0,
             deferred: None,
             iret_keeps_nmi_blocking: false,
+            iret_unblocked_nmi: false,
         };
         cpu.state.msr.apic_base = 0xfee0_0000 | (1 << 11) | if cpu.config.index == 0 { 1 << 8 } else { 0 };
         cpu.refresh_paging();

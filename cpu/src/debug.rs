@@ -157,6 +157,15 @@ impl Exec<'_> {
             self.cpu.debug.pending |= bits;
         } else {
             bits |= std::mem::take(&mut self.cpu.debug.pending);
+            if bits != 0 && self.cpu.debug.boundary && self.cpu.vmx_non_root {
+                // A monitor-trap-flag VM exit comes before the trap, which then stays pending.
+                self.cpu.debug.pending = bits;
+                if self.intercept(crate::ext::Intercept::DebugTrap, 0).is_err() {
+                    self.cpu.refresh_debug();
+                    return;
+                }
+                bits = std::mem::take(&mut self.cpu.debug.pending);
+            }
             if bits != 0 {
                 self.debug_exception(bits);
             }

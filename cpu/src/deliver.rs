@@ -63,8 +63,10 @@ impl Exec<'_> {
         // VMX non-root: the exception bitmap may turn the exception into a VM exit (before
         // CR2 or anything else changes; SDM Vol. 3C 26.2 "Other Causes of VM Exits").
         if self.cpu.vmx_non_root && self.exception_exits(e) {
+            self.cpu.iret_unblocked_nmi = false;
             return;
         }
+        self.cpu.iret_unblocked_nmi = false;
         self.cpu.delivering = Some(e);
         self.count_delivery();
         if let Some(cr2) = e.cr2() {

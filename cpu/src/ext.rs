@@ -189,6 +189,11 @@ pub enum Intercept {
     /// `Cpu::set_boundary_hook` (monitor trap flag, VMX-preemption timer); also each time the
     /// run loop finds the vCPU halted (HLT activity state) while the hook is on.
     Boundary,
+    /// A debug trap (single-step or data breakpoint; its DR6 bits in `Cpu::pending_debug`) is
+    /// about to be delivered after an instruction while the boundary hook is on: a pending
+    /// monitor-trap-flag VM exit has priority over debug-trap exceptions (SDM Vol. 3C 26.5.2
+    /// "Monitor Trap Flag"); when it exits the trap stays pending (the VM exit saves it, 28.3.4).
+    DebugTrap,
     /// An exception about to be delivered through the guest IDT (after the double-fault
     /// rules). `software` marks #BP/#OF raised by INT3/INTO (`len` then matters).
     Exception {
@@ -291,6 +296,18 @@ pub trait Extension {
     /// per [`Intercept`] variant, else ignored); `Err(Fault::Diverted)`: a VM exit happened
     /// (the host runs now); `Err(Fault::Exception(e))`: raise `e` in the guest.
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> Result<u64>;
+
+    /// The extension's whole state as bytes, for a machine snapshot (the format is the
+    /// extension's own; [`Extension::restore`] reads it back). The default: no state.
+    fn save(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Replaces the extension's state with what [`Extension::save`] wrote; `Err` explains
+    /// why the bytes do not describe a state of this extension (nothing changed then).
+    fn restore(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
+        if bytes.is_empty() { Ok(()) } else { Err("this extension keeps no state".into()) }
+    }
 
     /// The extension as `Any`, so its owner can inspect its state.
     fn as_any(&self) -> &dyn std::any::Any;

@@ -20,6 +20,7 @@ pub mod exception;
 pub mod exec;
 pub mod ext;
 pub mod flags;
+pub mod hidden;
 pub mod icache;
 mod jumpcache;
 pub mod memory;
@@ -34,5 +35,6 @@ mod task;
 
 pub use cpu::{Cpu, CpuConfig, Exec, RecentExceptions, StopReason};
 pub use events::{Event, VmOutcome};
+pub use hidden::HiddenState;
 pub use exception::{Exception, Fault};
 pub use state::{Activity, CpuState, Mode};

@@ -258,7 +258,13 @@ impl Vmx {
             intr_state |= crate::controls::interruptibility::NMI as u64;
         }
         v.write(x, enc::GUEST_INTERRUPTIBILITY, intr_state);
-        v.write(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
+        // 28.3.4: debug traps pending at the exit (held back by MOV SS, or recognised after
+        // an instruction whose MTF VM exit came first): B3-B0 in bits 3:0, bit 12 "enabled
+        // breakpoint" when one of them is set (hvbench records only enabled breakpoints), BS
+        // in bit 14.
+        let p = x.cpu.pending_debug();
+        let enabled = if p & 0xf != 0 { 1 << 12 } else { 0 };
+        v.write(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS, (p & (0xf | 1 << 14)) | enabled);
         // 28.3.4 "Saving Non-Register State": the timer's remaining value (0 when it expired).
         if let Some(deadline) = ctx.timer_deadline
             && ctx.exit.contains(ExitCtls::SAVE_PREEMPTION_TIMER)
@@ -349,6 +355,9 @@ impl Vmx {
         }
         x.cpu.vmx_non_root = false;
         x.cpu.iret_keeps_nmi_blocking = false;
+        x.cpu.iret_unblocked_nmi = false;
+        // The guest's pending debug traps are in the VMCS now, not the host's.
+        x.cpu.set_pending_debug(0);
         x.cpu.ept = None;
         x.cpu.tlb_vpid = 0;
         x.cpu.tlb_ept = 0;

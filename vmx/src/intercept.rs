@@ -135,6 +135,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             }
             Ok(0)
         }
+        // 26.5.2: an MTF VM exit after an instruction has priority over the debug traps that
+        // instruction raised; they stay pending and the exit saves them (28.3.4).
+        Intercept::DebugTrap if c.proc.contains(ProcCtls::MONITOR_TRAP_FLAG) && x.cpu.steps > c.mtf_base => exit(vmx, x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0)),
         Intercept::MovToCr { len, cr, gpr, value } => mov_to_cr(vmx, x, &c, len, cr, gpr, value),
         Intercept::MovFromCr { len, cr, gpr, value } => {
             let q = cr as u64 | 1 << 4 | (gpr as u64) << 8;
@@ -156,11 +159,17 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             if e.error_code().is_some() {
                 info |= intr::ERROR_CODE;
             }
+            // 28.2.2: bit 12 "NMI unblocking due to IRET" for a fault of an IRET that removed
+            // (virtual-)NMI blocking, unless the exit also has valid IDT-vectoring information.
+            let idt = idt_vectoring_of(x);
+            if x.cpu.iret_unblocked_nmi && idt.is_none() {
+                info |= intr::NMI_UNBLOCKING;
+            }
             // 28.2.1: #PF: the faulting linear address; #DB: DR6-style bits (none tracked yet).
             let q = e.cr2().unwrap_or(0);
             let ei = ExitInfo {
                 interruption: Some((info, e.error_code())),
-                idt_vectoring: idt_vectoring_of(x),
+                idt_vectoring: idt,
                 instruction_len: if software { len as u32 } else { 0 },
                 ..ExitInfo::new(reason::EXCEPTION_NMI, q)
             };
@@ -200,7 +209,14 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
         Intercept::TripleFault => exit(vmx, x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),
         Intercept::Ept { fault, gla, during_delivery } => {
             let idt = if during_delivery { idt_vectoring_of(x) } else { None };
-            exit(vmx, x, ept_exit(fault, gla, idt))
+            let mut e = ept_exit(fault, gla, idt);
+            // 28.2.1, table "Exit Qualification for EPT Violations": bit 12 "NMI unblocking
+            // due to IRET" (an access of an IRET that removed NMI blocking, not during event
+            // delivery).
+            if x.cpu.iret_unblocked_nmi && idt.is_none() && e.reason == reason::EPT_VIOLATION {
+                e.qualification |= 1 << 12;
+            }
+            exit(vmx, x, e)
         }
         _ => Ok(match what {
             Intercept::MovToCr { value, .. } => value,

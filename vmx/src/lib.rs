@@ -14,7 +14,8 @@
 //!   readable VMCS dump;
 //! - `instr`: VMXON ... VMCALL and the VM-instruction error numbers; `entry`: VM-entry checks and loading; `exit`: VM exits;
 //! - `intercept`: what in VMX non-root operation causes which exit; `msr_list`: the VM-entry
-//!   and VM-exit MSR lists; `vmfunc`: VMFUNC and EPTP switching.
+//!   and VM-exit MSR lists; `vmfunc`: VMFUNC and EPTP switching; `snapshot`: the state as
+//!   data for machine snapshots.
 //!
 //! IA32_FEATURE_CONTROL: [`install`] sets it to 5 (lock bit and "enable VMX outside SMX"),
 //! as firmware leaves it on a machine with VT-x enabled (and as Bochs starts): a kernel booted
@@ -32,6 +33,7 @@ pub mod fields;
 pub mod instr;
 mod intercept;
 mod msr_list;
+pub mod snapshot;
 mod vmfunc;
 pub mod vmcs;
 
@@ -218,6 +220,14 @@ impl Extension for Vmx {
 
     fn intercept(&mut self, x: &mut Exec<'_>, what: Intercept) -> hvbench_cpu::exception::Result<u64> {
         intercept::intercept(self, x, what)
+    }
+
+    fn save(&self) -> Vec<u8> {
+        self.save_bytes()
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.restore_bytes(bytes).map_err(|e| e.to_string())
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -706,6 +706,19 @@ pub(super) fn far_pointer(x: &mut Exec<'_>, i: &Instruction) -> Result<(u16, u64
     }
 }
 
+/// In VMX non-root operation IRET removes blocking by NMI (virtual-NMI blocking with
+/// "virtual NMIs") before anything can fault, as the processor does: a fault during the IRET
+/// leaves NMIs unblocked and its VM exit says so (SDM Vol. 3C 28.2.2 "Information for VM
+/// Exits Due to Vectored Events", bit 12 "NMI unblocking due to IRET"; 28.2.1 for EPT
+/// violations). Not with "NMI exiting" = 1 and "virtual NMIs" = 0, where IRET leaves NMI
+/// blocking alone (26.3).
+fn iret_unblocks_nmi_early(x: &mut Exec<'_>) {
+    if x.cpu.vmx_non_root && x.cpu.state.nmi_blocked && !x.cpu.iret_keeps_nmi_blocking {
+        x.cpu.state.nmi_blocked = false;
+        x.cpu.iret_unblocked_nmi = true;
+    }
+}
+
 /// IRET/IRETD/IRETQ (SDM Vol. 2A "IRET/IRETD/IRETQ"): real mode, protected mode to the same
 /// or an outer level, and IA-32e mode. Task returns (NT=1) and returns to virtual-8086 mode
 /// are refused visibly. IRET ends NMI blocking.
@@ -717,6 +730,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     };
     let mode = x.cpu.state.mode();
     if mode == Mode::Real {
+        iret_unblocks_nmi_early(x);
         let ip = x.peek(0, size)?;
         let cs = x.peek(size as u64, size)? as u16;
         let fl = x.peek(2 * size as u64, size)?;
@@ -733,6 +747,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         if !x.cpu.iret_keeps_nmi_blocking {
             x.cpu.state.nmi_blocked = false;
         }
+        x.cpu.iret_unblocked_nmi = false;
         return Ok(());
     }
     if x.cpu.state.rflags & flags::NT != 0 {
@@ -749,6 +764,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         }
         return Err(Fault::Unsupported(&"IRET with NT=1 (task return) is not implemented yet"));
     }
+    iret_unblocks_nmi_early(x);
     let ip = x.peek(0, size)?;
     let cs_sel = x.peek(size as u64, size)? as u16;
     let fl = x.peek(2 * size as u64, size)?;
@@ -850,6 +866,7 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if !x.cpu.iret_keeps_nmi_blocking {
         x.cpu.state.nmi_blocked = false;
     }
+    x.cpu.iret_unblocked_nmi = false;
     x.cpu.poll_events = true;
     x.branch(target);
     x.note_mode_change(before);

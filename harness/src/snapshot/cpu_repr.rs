@@ -5,6 +5,8 @@
 
 use hvbench_cpu::segment::{DescTable, Segment};
 use hvbench_cpu::state::{Activity, CpuState, FpuState, MsrState};
+use hvbench_cpu::HiddenState;
+use hvbench_mmu::ept::{EptCaps, EptContext, EptPointer};
 use serde::{Deserialize, Serialize};
 
 /// [`Segment`].
@@ -342,6 +344,101 @@ impl From<CpuStateRepr> for CpuState {
             shadow: s.shadow,
             nmi_blocked: s.nmi_blocked,
             tsc_offset: s.tsc_offset,
+        }
+    }
+}
+
+/// [`EptCaps`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct EptCapsRepr {
+    execute_only: bool,
+    walk4: bool,
+    walk5: bool,
+    uc: bool,
+    wb: bool,
+    page_2m: bool,
+    page_1g: bool,
+    accessed_dirty: bool,
+    advanced_exit_info: bool,
+    mbec: bool,
+}
+
+/// [`EptContext`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct EptContextRepr {
+    eptp: u64,
+    caps: EptCapsRepr,
+    mbec: bool,
+    maxphyaddr: u8,
+}
+
+impl From<EptContext> for EptContextRepr {
+    fn from(e: EptContext) -> Self {
+        let EptContext { eptp, caps, mbec, maxphyaddr } = e;
+        let EptCaps { execute_only, walk4, walk5, uc, wb, page_2m, page_1g, accessed_dirty, advanced_exit_info, mbec: caps_mbec } = caps;
+        Self {
+            eptp: eptp.0,
+            caps: EptCapsRepr { execute_only, walk4, walk5, uc, wb, page_2m, page_1g, accessed_dirty, advanced_exit_info, mbec: caps_mbec },
+            mbec,
+            maxphyaddr,
+        }
+    }
+}
+
+impl From<EptContextRepr> for EptContext {
+    fn from(e: EptContextRepr) -> Self {
+        let c = e.caps;
+        EptContext {
+            eptp: EptPointer(e.eptp),
+            caps: EptCaps {
+                execute_only: c.execute_only,
+                walk4: c.walk4,
+                walk5: c.walk5,
+                uc: c.uc,
+                wb: c.wb,
+                page_2m: c.page_2m,
+                page_1g: c.page_1g,
+                accessed_dirty: c.accessed_dirty,
+                advanced_exit_info: c.advanced_exit_info,
+                mbec: c.mbec,
+            },
+            mbec: e.mbec,
+            maxphyaddr: e.maxphyaddr,
+        }
+    }
+}
+
+/// [`HiddenState`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct HiddenRepr {
+    vmx_non_root: bool,
+    ept: Option<EptContextRepr>,
+    tlb_vpid: u16,
+    tlb_ept: u16,
+    iret_keeps_nmi_blocking: bool,
+    boundary_hook: bool,
+    pending_debug: u64,
+    pdptes: [u64; 4],
+}
+
+impl From<HiddenState> for HiddenRepr {
+    fn from(h: HiddenState) -> Self {
+        let HiddenState { vmx_non_root, ept, tlb_vpid, tlb_ept, iret_keeps_nmi_blocking, boundary_hook, pending_debug, pdptes } = h;
+        Self { vmx_non_root, ept: ept.map(Into::into), tlb_vpid, tlb_ept, iret_keeps_nmi_blocking, boundary_hook, pending_debug, pdptes }
+    }
+}
+
+impl From<HiddenRepr> for HiddenState {
+    fn from(h: HiddenRepr) -> Self {
+        HiddenState {
+            vmx_non_root: h.vmx_non_root,
+            ept: h.ept.map(Into::into),
+            tlb_vpid: h.tlb_vpid,
+            tlb_ept: h.tlb_ept,
+            iret_keeps_nmi_blocking: h.iret_keeps_nmi_blocking,
+            boundary_hook: h.boundary_hook,
+            pending_debug: h.pending_debug,
+            pdptes: h.pdptes,
         }
     }
 }

@@ -6,6 +6,13 @@
 //!   never touched costs nothing);
 //! - each vCPU's [`CpuState`], its cycle, retired-instruction and step counters and its
 //!   RDRAND/RDSEED generator state;
+//! - each vCPU's state outside `CpuState` ([`HiddenState`]: VMX non-root operation, the EPT
+//!   context and TLB tags, the boundary hook of the monitor trap flag and VMX-preemption
+//!   timer, IRET's treatment of NMI blocking, debug traps held back by MOV SS, the PAE
+//!   PDPTE registers) and its processor extension's state (VMX: in VMX operation, VMXON and
+//!   current-VMCS pointers, the controls of non-root operation, MTF base and preemption-timer
+//!   deadline, EPTP tags, a latched INIT, failure diagnostics; see `hvbench_vmx::snapshot`),
+//!   as the extension's own bytes;
 //! - every device's state ([`PcBusState`]): PIC, PIT, RTC and CMOS, COM1's registers with its
 //!   unread input, local APICs (timers, IRR/ISR/TMR, queued INIT/SIPI), IOAPIC, fw_cfg
 //!   (selector, offset, items), the PCI address register and configuration spaces, ACPI PM,
@@ -16,7 +23,9 @@
 //!   the same, as it must have the same RAM size and vCPU count).
 //!
 //! Version history: 1, the first; 2 adds the CPU profile and the reset ports' state
-//! (`devices::reset`).
+//! (`devices::reset`); 3 adds each vCPU's hidden state and extension (VMX) state. Files of
+//! older versions are refused ([`SnapshotError::Version`]): they cannot describe a machine in
+//! VMX operation.
 //!
 //! Not in a snapshot, by design: output sinks (COM1 and 0xE9 output keep going to wherever
 //! the restoring machine sends them), MMIO devices an embedder added with
@@ -36,14 +45,14 @@ pub mod byte_array;
 
 use crate::devices::pc_bus::PcBusState;
 use crate::machine::Machine;
-use cpu_repr::CpuStateRepr;
-use hvbench_cpu::CpuState;
+use cpu_repr::{CpuStateRepr, HiddenRepr};
+use hvbench_cpu::{CpuState, HiddenState};
 use hvbench_mmu::PhysAddr;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// The snapshot file format's version; bumped whenever the layout or the JSON part changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The first bytes of a snapshot file.
 pub const MAGIC: &[u8; 8] = b"HVBSNAP\0";
 /// RAM page size in a snapshot.
@@ -62,6 +71,10 @@ pub struct VcpuSnapshot {
     pub steps: u64,
     /// RDRAND/RDSEED generator state.
     pub rng_state: u64,
+    /// State outside `state` (VMX in the core, PDPTEs, held-back debug traps).
+    pub hidden: HiddenState,
+    /// The processor extension's state (`Extension::save`), `None` without an extension.
+    pub ext: Option<Vec<u8>>,
 }
 
 /// The machine's own fields in a snapshot.
@@ -126,10 +139,19 @@ pub enum SnapshotError {
     #[error("not a valid hvbench snapshot: {0}")]
     Format(String),
     /// A snapshot file of another format version.
-    #[error("snapshot format version {found}; this hvbench reads version {FORMAT_VERSION}")]
+    #[error("snapshot format version {found}; this hvbench reads version {FORMAT_VERSION} only (version 3 added the VMX state; take the snapshot again with this hvbench)")]
     Version {
         /// The file's version.
         found: u32,
+    },
+    /// The machine's vCPU has a processor extension and the snapshot's none, or the other
+    /// way round, or the extension refused the saved state.
+    #[error("vCPU {cpu}: {why}")]
+    Extension {
+        /// Which vCPU.
+        cpu: usize,
+        /// Why.
+        why: String,
     },
     /// A host I/O error.
     #[error("snapshot I/O: {0}")]
@@ -152,6 +174,9 @@ struct VcpuRepr {
     retired: u64,
     steps: u64,
     rng_state: u64,
+    hidden: HiddenRepr,
+    /// The extension's bytes, hex.
+    ext: Option<String>,
 }
 
 impl Machine {
@@ -168,7 +193,15 @@ impl Machine {
         let cpus = self
             .cpus
             .iter()
-            .map(|c| VcpuSnapshot { state: c.state.clone(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state() })
+            .map(|c| VcpuSnapshot {
+                state: c.state.clone(),
+                cycles: c.cycles,
+                retired: c.retired,
+                steps: c.steps,
+                rng_state: c.rng_state(),
+                hidden: c.hidden_state(),
+                ext: c.ext.as_deref().map(|e| e.save()),
+            })
             .collect();
         Snapshot { memory: self.mem.size(), cpus, bus: self.bus.state(), schedule: self.schedule(), pages }
     }
@@ -186,9 +219,19 @@ impl Machine {
         if snap.schedule.cpu_profile != self.cpu_profile() {
             return Err(SnapshotError::CpuProfile { snapshot: snap.schedule.cpu_profile.clone(), machine: self.cpu_profile().to_string() });
         }
+        for (i, (c, s)) in self.cpus.iter().zip(&snap.cpus).enumerate() {
+            if c.ext.is_some() != s.ext.is_some() {
+                let why = if s.ext.is_some() { "the snapshot has processor-extension (VMX) state, the machine no extension" } else { "the machine has a processor extension (VMX), the snapshot no state for it" };
+                return Err(SnapshotError::Extension { cpu: i, why: why.into() });
+            }
+        }
         self.restore_ram(&snap.pages)?;
-        for (c, s) in self.cpus.iter_mut().zip(&snap.cpus) {
+        for (i, (c, s)) in self.cpus.iter_mut().zip(&snap.cpus).enumerate() {
+            if let (Some(e), Some(bytes)) = (c.ext.as_deref_mut(), &s.ext) {
+                e.restore(bytes).map_err(|why| SnapshotError::Extension { cpu: i, why })?;
+            }
             c.set_state(s.state.clone());
+            c.set_hidden_state(s.hidden);
             c.cycles = s.cycles;
             c.retired = s.retired;
             c.steps = s.steps;
@@ -287,7 +330,15 @@ impl Snapshot {
             cpus: self
                 .cpus
                 .iter()
-                .map(|c| VcpuRepr { state: (&c.state).into(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state })
+                .map(|c| VcpuRepr {
+                    state: (&c.state).into(),
+                    cycles: c.cycles,
+                    retired: c.retired,
+                    steps: c.steps,
+                    rng_state: c.rng_state,
+                    hidden: c.hidden.into(),
+                    ext: c.ext.as_deref().map(hex),
+                })
                 .collect(),
             bus: self.bus.clone(),
             schedule: self.schedule.clone(),
@@ -348,8 +399,14 @@ impl Snapshot {
         let cpus = header
             .cpus
             .into_iter()
-            .map(|c| VcpuSnapshot { state: c.state.into(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state })
-            .collect();
+            .map(|c| {
+                let ext = match c.ext.as_deref() {
+                    Some(h) => Some(unhex(h).ok_or_else(|| bad("extension state is not hex"))?),
+                    None => None,
+                };
+                Ok(VcpuSnapshot { state: c.state.into(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state, hidden: c.hidden.into(), ext })
+            })
+            .collect::<Result<_, SnapshotError>>()?;
         Ok(Self { memory: header.memory, cpus, bus: header.bus, schedule: header.schedule, pages })
     }
 
@@ -403,4 +460,17 @@ impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Result<u64, SnapshotError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
     }
+}
+
+/// Bytes as lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex back to bytes; `None` for an odd length or a non-hex digit.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok())).collect()
 }

@@ -81,7 +81,11 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     let vpid = ctx.vpid;
     let rip = x.cpu.state.rip;
     x.cpu.emit(|| Event::VmEntry { launch, rip, vpid });
+    let vectoring = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32 & intr::VALID != 0;
     inject(vmx, x, v);
+    if !vectoring && vmx.ctx.is_some() {
+        pending_debug(vmx, x, v);
+    }
     // An INIT latched in VMX root operation is no longer blocked in a guest that is not
     // waiting for SIPI (SDM 24.8, 26.2): it exits at the first boundary.
     if vmx.init_latched && vmx.ctx.is_some() && x.cpu.state.activity != Activity::WaitForSipi {
@@ -267,6 +271,53 @@ fn enter_non_root(vmx: &mut Vmx, x: &mut Exec<'_>, c: &Ctx, f: &EntryFields) {
     // "virtual NMIs" = 1 (then IRET removes virtual-NMI blocking, 26.7.1).
     x.cpu.iret_keeps_nmi_blocking = c.pin.contains(crate::controls::PinCtls::NMI_EXITING) && !c.pin.contains(crate::controls::PinCtls::VIRTUAL_NMIS);
     x.cpu.state_replaced();
+}
+
+/// 27.7.3 "Delivery of Pending Debug Exceptions after VM Entry", for an entry that injects no
+/// event (a vectoring entry discards them: the injected event's delivery comes first and, as
+/// any event delivery, clears pending debug traps). A debug exception is pending when the
+/// field has B3-B0 (bits 3:0), "enabled breakpoint" (bit 12) or BS (bit 14) set:
+/// - with blocking by MOV SS (interruptibility bit 1) it waits, like a trap held back by
+///   MOV SS, until the first guest instruction completes (SDM Vol. 3A 6.8.3);
+/// - otherwise it is delivered at once, before the first guest instruction, as a #DB trap
+///   with DR6.B3-B0 and DR6.BS from the field (a #DB VM exit instead, qualification in DR6
+///   format, if bit 1 of the exception bitmap is set, 26.2 / 28.2.1);
+/// - in the shutdown and wait-for-SIPI activity states it is not delivered (hvbench's reading:
+///   those states take no exceptions); from HLT, the delivery wakes the guest as any event.
+fn pending_debug(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
+    let field = v.read(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS);
+    if field & (0xf | 1 << 12 | 1 << 14) == 0 || matches!(x.cpu.state.activity, Activity::Shutdown | Activity::WaitForSipi) {
+        return;
+    }
+    let bits = field & (0xf | 1 << 14);
+    if x.cpu.state.shadow & ib::MOV_SS as u8 != 0 {
+        x.cpu.set_pending_debug(bits);
+        return;
+    }
+    let Some(c) = vmx.ctx else { return };
+    if c.exception_bitmap & (1 << 1) != 0 {
+        let info = 1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID;
+        vmx.vm_exit(x, ExitInfo { interruption: Some((info, None)), ..ExitInfo::new(reason::EXCEPTION_NMI, bits) });
+        return;
+    }
+    x.cpu.state.activity = Activity::Active;
+    x.cpu.state.dr[6] |= bits;
+    x.deliver_exception(hvbench_cpu::Exception::db());
+    deferred_exit(vmx, x, Some((1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID, None)));
+}
+
+/// An EPT fault or triple fault met while VM entry delivered an event could not exit while
+/// VMX was running: it exits now, with that event as IDT-vectoring information (28.2.4).
+fn deferred_exit(vmx: &mut Vmx, x: &mut Exec<'_>, event: Option<(u32, Option<u32>)>) {
+    match x.cpu.deferred.take() {
+        Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) => {
+            let mut e = crate::intercept::ept_exit(fault, gla, event);
+            e.idt_vectoring = event;
+            vmx.vm_exit(x, e);
+        }
+        Some(hvbench_cpu::ext::Intercept::TripleFault) => vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),
+        _ => {}
+    }
 }
 
 /// 27.6 "Event Injection": delivers the event of the VM-entry interruption-information field
