@@ -67,6 +67,8 @@ pub struct Cpu {
     pub trace: bool,
     pub(crate) events: Vec<Event>,
     pub(crate) tlb: Tlb,
+    /// The data fast path (see `dtlb.rs`).
+    pub(crate) dtlb: crate::dtlb::DataTlb,
     pub(crate) icache: BlockCache,
     /// Blocks by RIP, to skip the fetch path between blocks (see `jumpcache.rs`).
     pub(crate) jumps: JumpCache,
@@ -149,6 +151,7 @@ impl Cpu {
             trace: false,
             events: Vec::new(),
             tlb: Tlb::new(),
+            dtlb: crate::dtlb::DataTlb::new(),
             icache: BlockCache::new(),
             jumps: JumpCache::new(),
             break_block: false,
@@ -274,6 +277,8 @@ impl Cpu {
         use crate::regs::{cr0, cr4, efer};
         self.break_block = true;
         self.jumps.invalidate();
+        // The data fast path's entries depend on the paging context (see `dtlb.rs`).
+        self.tlb.bump_generation();
         let s = &self.state;
         let mode = if s.cr0 & cr0::PG == 0 {
             PagingMode::Disabled
@@ -307,6 +312,8 @@ impl Cpu {
         // Whatever happened between runs (state loaded by the machine, another memory) is
         // not described by the jump cache.
         x.cpu.jumps.invalidate();
+        // Nor by the data fast path, whose entries point into the memory of the last run.
+        x.cpu.tlb.bump_generation();
         let end = x.cpu.steps.saturating_add(budget);
         while x.cpu.steps < end {
             if x.cpu.poll_events {

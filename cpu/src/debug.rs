@@ -65,6 +65,8 @@ impl Cpu {
         d.code = code;
         d.data = data;
         d.armed = code || data || d.pending != 0;
+        // The data fast path is made only while no data breakpoint is enabled (`dtlb.rs`).
+        self.tlb.bump_generation();
     }
 }
 

@@ -193,6 +193,33 @@ impl PhysMem {
         Some(&self.ram[i..i + len])
     }
 
+    /// The backing-store index of the 4-KiByte RAM page holding `addr` (its first byte), if
+    /// the page is RAM: a handle for [`Self::read_at`] and [`Self::write_at`], which a CPU's
+    /// data fast path keeps per linear page. Stays valid while this `PhysMem` lives.
+    #[inline]
+    pub fn ram_page(&self, addr: PhysAddr) -> Option<usize> {
+        let page = PhysAddr(addr.0 & !0xfff);
+        self.index(page, 0x1000)
+    }
+
+    /// Reads `N` bytes at backing-store index `i` (see [`Self::ram_page`]); `None` out of range.
+    #[inline(always)]
+    pub fn read_at<const N: usize>(&self, i: usize) -> Option<[u8; N]> {
+        self.ram.get(i..i.wrapping_add(N))?.try_into().ok()
+    }
+
+    /// Writes `N` bytes at backing-store index `i` (see [`Self::ram_page`]), with the same
+    /// code-page bookkeeping as every other write; `false` (nothing written) out of range.
+    #[inline(always)]
+    pub fn write_at<const N: usize>(&mut self, i: usize, bytes: [u8; N]) -> bool {
+        if i.checked_add(N).is_none_or(|end| end > self.ram.len()) {
+            return false;
+        }
+        self.note_write(i, N);
+        self.ram[i..i + N].copy_from_slice(&bytes);
+        true
+    }
+
     /// Records that decoded code is cached from the page holding `addr` and returns the
     /// page's generation, which a cache entry keeps and compares with [`Self::code_generation`].
     #[inline]
