@@ -90,21 +90,40 @@ impl Exec<'_> {
     /// The key of an access to linear address `la` in the current state (see the module doc).
     #[inline(always)]
     fn fast_key(&self, la: u64) -> u64 {
+        let long = if self.cpu.state.seg[SegReg::Cs as usize].attr & attr::L != 0 { LONG } else { 0 };
+        self.fast_key64(la) & !LONG | long
+    }
+
+    /// [`Exec::fast_key`] for code known to run in 64-bit mode (handlers chosen for code
+    /// decoded as 64-bit, which runs only there).
+    #[inline(always)]
+    fn fast_key64(&self, la: u64) -> u64 {
         let s = &self.cpu.state;
-        let user = if s.cpl == 3 { USER } else { 0 };
-        let ac = if s.rflags & crate::flags::AC != 0 { AC } else { 0 };
-        let long = if s.seg[SegReg::Cs as usize].attr & attr::L != 0 { LONG } else { 0 };
-        (la >> 12) | user | ac | long | VALID
+        // CPL is 0..=3, so (CPL + 1) has bit 2 set exactly at CPL 3.
+        let user = ((s.cpl as u64 + 1) & 4) << (USER.trailing_zeros() - 2);
+        let ac = (s.rflags & crate::flags::AC) << (AC.trailing_zeros() - crate::flags::AC.trailing_zeros());
+        (la >> 12) | user | ac | LONG | VALID
     }
 
     /// The fast path of [`Exec::read_mem`]: the value, or `None` to take the full path.
     #[inline(always)]
     pub(crate) fn fast_read(&self, seg: SegReg, offset: u64, size: u32) -> Option<u64> {
-        if matches!(seg, SegReg::Fs | SegReg::Gs) || (offset & 0xfff) + size as u64 > 0x1000 {
+        if matches!(seg, SegReg::Fs | SegReg::Gs) {
+            return None;
+        }
+        self.fast_read_flat::<false>(offset, size)
+    }
+
+    /// [`Exec::fast_read`] for a segment other than FS and GS (`IN64`: in code decoded as
+    /// 64-bit).
+    #[inline(always)]
+    pub(crate) fn fast_read_flat<const IN64: bool>(&self, offset: u64, size: u32) -> Option<u64> {
+        if (offset & 0xfff) + size as u64 > 0x1000 {
             return None;
         }
         let e = &self.cpu.dtlb.read[DataTlb::slot(offset)];
-        if e.key != self.fast_key(offset) || e.generation != self.cpu.tlb.generation() {
+        let key = if IN64 { self.fast_key64(offset) } else { self.fast_key(offset) };
+        if e.key != key || e.generation != self.cpu.tlb.generation() {
             return None;
         }
         read_sized(self.mem, e.page + (offset & 0xfff) as usize, size)
@@ -114,11 +133,19 @@ impl Exec<'_> {
     /// path).
     #[inline(always)]
     pub(crate) fn fast_write(&mut self, seg: SegReg, offset: u64, size: u32, value: u64) -> bool {
-        if matches!(seg, SegReg::Fs | SegReg::Gs) || (offset & 0xfff) + size as u64 > 0x1000 {
+        !matches!(seg, SegReg::Fs | SegReg::Gs) && self.fast_write_flat::<false>(offset, size, value)
+    }
+
+    /// [`Exec::fast_write`] for a segment other than FS and GS (`IN64`: in code decoded as
+    /// 64-bit).
+    #[inline(always)]
+    pub(crate) fn fast_write_flat<const IN64: bool>(&mut self, offset: u64, size: u32, value: u64) -> bool {
+        if (offset & 0xfff) + size as u64 > 0x1000 {
             return false;
         }
         let e = &self.cpu.dtlb.write[DataTlb::slot(offset)];
-        if e.key != self.fast_key(offset) || e.generation != self.cpu.tlb.generation() {
+        let key = if IN64 { self.fast_key64(offset) } else { self.fast_key(offset) };
+        if e.key != key || e.generation != self.cpu.tlb.generation() {
             return false;
         }
         let i = e.page + (offset & 0xfff) as usize;

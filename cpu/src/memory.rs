@@ -297,7 +297,7 @@ impl Exec<'_> {
 
     /// [`Exec::read_mem`] through segmentation, the TLB and the bus; teaches the fast path.
     #[inline(never)]
-    fn read_mem_full(&mut self, seg: SegReg, offset: u64, size: u32) -> Result<u64> {
+    pub(crate) fn read_mem_full(&mut self, seg: SegReg, offset: u64, size: u32) -> Result<u64> {
         let la = self.linear(seg, offset, size, false)?;
         if (la & 0xfff) + size as u64 > 0x1000 || self.cpu.debug.data {
             return self.read_linear(la, size);
@@ -323,7 +323,7 @@ impl Exec<'_> {
 
     /// [`Exec::write_mem`] through segmentation, the TLB and the bus; teaches the fast path.
     #[inline(never)]
-    fn write_mem_full(&mut self, seg: SegReg, offset: u64, size: u32, value: u64) -> Result<()> {
+    pub(crate) fn write_mem_full(&mut self, seg: SegReg, offset: u64, size: u32, value: u64) -> Result<()> {
         let la = self.linear(seg, offset, size, true)?;
         self.write_linear(la, size, value)?;
         if (la & 0xfff) + size as u64 <= 0x1000 {

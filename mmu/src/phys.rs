@@ -212,11 +212,19 @@ impl PhysMem {
     /// code-page bookkeeping as every other write; `false` (nothing written) out of range.
     #[inline(always)]
     pub fn write_at<const N: usize>(&mut self, i: usize, bytes: [u8; N]) -> bool {
-        if i.checked_add(N).is_none_or(|end| end > self.ram.len()) {
-            return false;
+        let Some(dst) = self.ram.get_mut(i..i.wrapping_add(N)) else { return false };
+        dst.copy_from_slice(&bytes);
+        if (i & 0xfff) + N <= 0x1000 {
+            // Within one page: the one generation to look at (as `note_write` would).
+            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT) {
+                if *g & 1 != 0 {
+                    *g = g.wrapping_add(1);
+                    self.code_epoch += 1;
+                }
+            }
+        } else {
+            self.note_write(i, N);
         }
-        self.note_write(i, N);
-        self.ram[i..i + N].copy_from_slice(&bytes);
         true
     }
 
