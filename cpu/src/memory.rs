@@ -356,10 +356,10 @@ impl Exec<'_> {
         if paging_on && paging::check_rights(hit.rights, access, &self.cpu.paging).is_err() {
             return None;
         }
-        if let Some(ept) = ept {
-            if !hit.ept.allows(access.kind, hit.rights.user, ept.mbec) {
-                return None;
-            }
+        if let Some(ept) = ept
+            && !hit.ept.allows(access.kind, hit.rights.user, ept.mbec)
+        {
+            return None;
         }
         Some(PhysAddr((hit.ppn << 12) | (la & 0xfff)))
     }

@@ -216,11 +216,11 @@ impl PhysMem {
         dst.copy_from_slice(&bytes);
         if (i & 0xfff) + N <= 0x1000 {
             // Within one page: the one generation to look at (as `note_write` would).
-            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT) {
-                if *g & 1 != 0 {
-                    *g = g.wrapping_add(1);
-                    self.code_epoch += 1;
-                }
+            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT)
+                && *g & 1 != 0
+            {
+                *g = g.wrapping_add(1);
+                self.code_epoch += 1;
             }
         } else {
             self.note_write(i, N);
