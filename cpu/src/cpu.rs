@@ -448,23 +448,23 @@ impl Exec<'_> {
         if !fast {
             return self.execute_checked(&b.insns, end, epoch, mask);
         }
-        self.execute_fast::<false>(&b.insns, end, epoch, mask)
+        if b.has_store {
+            self.execute_fast::<true>(&b.insns, end, epoch, mask)
+        } else {
+            self.execute_fast::<false>(&b.insns, end, epoch, mask)
+        }
     }
 
     /// [`Exec::execute_block`] with the whole block within the budget and no interrupt
     /// shadow: runs simple instructions (and, with `STORES`, simple stores) without the
     /// checks, and hands the rest of the block to [`Exec::execute_checked`] at the first
-    /// instruction that needs them (without `STORES`, to the `STORES` version at the first
-    /// simple store, so that blocks of simple instructions run the leanest loop).
+    /// instruction that needs them. Blocks without simple stores run the leaner loop.
     #[inline(always)]
     fn execute_fast<const STORES: bool>(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
         let mut pending = 0u64;
         for (n, d) in insns.iter().enumerate() {
             if d.class != icache::SIMPLE && (!STORES || d.class != icache::SIMPLE_STORE) {
                 self.count(pending);
-                if !STORES && d.class == icache::SIMPLE_STORE {
-                    return self.execute_with_stores(&insns[n..], end, epoch, mask);
-                }
                 return self.execute_checked(&insns[n..], end, epoch, mask);
             }
             let start = self.cpu.state.rip;
@@ -489,12 +489,6 @@ impl Exec<'_> {
         }
         self.count(pending);
         true
-    }
-
-    /// [`Exec::execute_fast`] with simple stores.
-    #[inline(never)]
-    fn execute_with_stores(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
-        self.execute_fast::<true>(insns, end, epoch, mask)
     }
 
     /// Counts `n` retired instructions.

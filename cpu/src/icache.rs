@@ -128,6 +128,8 @@ pub struct Block {
     /// branches back to the block's start, nothing a fetch depends on other than the TLB
     /// can have changed unless the run loop was told (see `Exec::run_blocks`).
     pub ends_near_direct: bool,
+    /// Whether some instruction is a [`simple_store`].
+    pub has_store: bool,
 }
 
 /// Whether `i` is a direct near branch: it changes RIP only, within the code segment.
@@ -180,7 +182,8 @@ impl BlockCache {
             _ => u64::MAX,
         };
         let ends_near_direct = insns.last().is_some_and(|d| near_direct_branch(&d.insn));
-        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), rip_mask, ends_near_direct });
+        let has_store = insns.iter().any(|d| d.class == SIMPLE_STORE);
+        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), rip_mask, ends_near_direct, has_store });
         if mem.is_ram(pa, 1) {
             self.entries[Self::slot(key)] = Some(b.clone());
         }
