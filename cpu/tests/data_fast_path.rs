@@ -314,3 +314,51 @@ fn misaligned_store_with_ac_set_faults_after_the_page_was_learned_for_writes() {
     assert_eq!(s.exception_vector(), Some(17));
     assert_eq!(s.cpu.state.gpr[1], 1);
 }
+
+#[test]
+fn read_modify_write_of_a_read_only_page_faults_and_changes_nothing() {
+    let code = asm(|a| {
+        a.mov(rdi, REMAPPED)?;
+        a.mov(rbx, qword_ptr(rdi))?;
+        a.add(rbx, qword_ptr(rdi))?;
+        a.mov(ecx, 1)?;
+        a.xor(eax, eax)?; // ZF=1; the ADD below would clear it
+        a.add(qword_ptr(rdi), rcx)?;
+        a.hlt()
+    });
+    let mut s = sandbox(&code, FRAME_A, P_RW_US_PS & !2);
+    s.mem.write_le(PhysAddr(FRAME_A), 8, 40);
+    s.run(10_000);
+    assert_eq!(s.exception_vector(), Some(14));
+    assert_eq!(s.read(FRAME_A, 8), 40, "memory unchanged");
+    assert_ne!(s.cpu.state.rflags & 0x40, 0, "ZF from the XOR: the faulting ADD changed no flags");
+    assert_eq!(s.cpu.state.gpr[3], 80);
+}
+
+#[test]
+fn memory_alu_forms_through_the_fast_path() {
+    const DATA: u64 = DATA_BASE + 0x4000;
+    let code = asm(|a| {
+        a.mov(rdi, DATA)?;
+        a.mov(ecx, 5)?;
+        a.mov(edx, 3)?;
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.add(qword_ptr(rdi), rcx)?; // 3 x 5
+        a.sub(dword_ptr(rdi + 8), 1)?; // 0 - 3, 32-bit
+        a.xor(qword_ptr(rdi + 16), -1)?; // flips three times
+        a.add(rbx, qword_ptr(rdi))?; // 5 + 10 + 15
+        a.dec(edx)?;
+        a.jnz(top)?;
+        a.cmp(qword_ptr(rdi), 15)?;
+        a.sete(al)?;
+        a.hlt()
+    });
+    let mut s = Sandbox::new(SandboxMode::Long64, &code);
+    run_to_hlt(&mut s);
+    assert_eq!(s.read(DATA, 8), 15);
+    assert_eq!(s.read(DATA + 8, 8), 0xffff_fffd, "32-bit SUB leaves the upper dword");
+    assert_eq!(s.read(DATA + 16, 8), u64::MAX);
+    assert_eq!(s.cpu.state.gpr[3], 30);
+    assert_eq!(s.cpu.state.gpr[0] & 0xff, 1, "CMP [mem], imm sets ZF");
+}

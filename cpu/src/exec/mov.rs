@@ -124,7 +124,7 @@ fn mov_ri<const SIZE: u32, const IMM64: bool>(x: &mut Exec<'_>, i: &Instruction)
 }
 
 /// Whether the memory operand's segment is neither FS nor GS (in 64-bit mode: base 0).
-fn flat(i: &Instruction) -> bool {
+pub(super) fn flat(i: &Instruction) -> bool {
     !matches!(i.memory_segment(), Register::FS | Register::GS)
 }
 
