@@ -67,6 +67,8 @@ pub struct Cpu {
     pub trace: bool,
     pub(crate) events: Vec<Event>,
     pub(crate) tlb: Tlb,
+    /// The data fast path (see `dtlb.rs`).
+    pub(crate) dtlb: crate::dtlb::DataTlb,
     pub(crate) icache: BlockCache,
     /// Blocks by RIP, to skip the fetch path between blocks (see `jumpcache.rs`).
     pub(crate) jumps: JumpCache,
@@ -156,6 +158,7 @@ impl Cpu {
             trace: false,
             events: Vec::new(),
             tlb: Tlb::new(),
+            dtlb: crate::dtlb::DataTlb::new(),
             icache: BlockCache::new(),
             jumps: JumpCache::new(),
             break_block: false,
@@ -306,6 +309,8 @@ impl Cpu {
         use crate::regs::{cr0, cr4, efer};
         self.break_block = true;
         self.jumps.invalidate();
+        // The data fast path's entries depend on the paging context (see `dtlb.rs`).
+        self.tlb.bump_generation();
         let s = &self.state;
         let mode = if s.cr0 & cr0::PG == 0 {
             PagingMode::Disabled
@@ -339,6 +344,8 @@ impl Cpu {
         // Whatever happened between runs (state loaded by the machine, another memory) is
         // not described by the jump cache.
         x.cpu.jumps.invalidate();
+        // Nor by the data fast path, whose entries point into the memory of the last run.
+        x.cpu.tlb.bump_generation();
         let end = x.cpu.steps.saturating_add(budget);
         while x.cpu.steps < end {
             if x.cpu.poll_events {
@@ -405,9 +412,31 @@ impl Exec<'_> {
 
     /// Runs `b`, then, while nothing needs the run loop's attention, the blocks that follow
     /// it as far as the jump cache knows them.
+    ///
+    /// A block that ends with a direct near branch back to its own start runs again without
+    /// a lookup when the TLB generation is the one its fetch was made under: a direct near
+    /// branch changes nothing but RIP, and every other instruction that could change what
+    /// the fetch depends on (CR0/CR3/CR4/EFER, CPL and mode through a far transfer, VMX
+    /// transitions, writes to code pages) either ends the block or makes `execute_block`
+    /// return false.
     #[inline(always)]
     fn run_blocks(&mut self, mut b: Rc<Block>, end: u64) {
-        while self.execute_block(&b, end) && self.cpu.steps < end {
+        loop {
+            let start = self.cpu.state.rip;
+            let generation = self.cpu.tlb.generation();
+            if !self.execute_block(&b, end) {
+                return;
+            }
+            if b.ends_near_direct {
+                while self.cpu.state.rip == start && self.cpu.tlb.generation() == generation && self.cpu.steps < end {
+                    if !self.execute_block(&b, end) {
+                        return;
+                    }
+                }
+            }
+            if self.cpu.steps >= end {
+                return;
+            }
             match self.chained() {
                 Some(next) => b = next,
                 None => return,
@@ -442,22 +471,91 @@ impl Exec<'_> {
     /// Runs the instructions of `b` from its start while execution stays on the block's path.
     /// Returns true when the block ran to its end or a branch left it and nothing needs the
     /// run loop's attention (events, a stop, the budget aside, which the caller checks).
+    ///
+    /// With room for the whole block in the budget and no interrupt shadow pending, simple
+    /// instructions (see `icache::simple`) need no checks after them, and they are counted
+    /// in [`Cpu::retired`] and [`Cpu::steps`] together, before the next instruction that is
+    /// not simple, before a fault is handled, and at the block's end (simple instructions
+    /// never read the counts).
     #[inline(always)]
     fn execute_block(&mut self, b: &Block, end: u64) -> bool {
         let epoch = self.mem.code_epoch();
         self.cpu.break_block = false;
-        // With room for the whole block in the budget and no interrupt shadow pending,
-        // simple instructions (see `icache::simple`) need no checks after them.
+        let mask = b.rip_mask;
         let fast = self.cpu.steps.saturating_add(b.insns.len() as u64) <= end && self.cpu.state.shadow == 0;
-        for d in b.insns.iter() {
-            if fast && d.simple {
-                if !self.execute_simple(d) {
+        if !fast {
+            return self.execute_checked(&b.insns, end, epoch, mask);
+        }
+        if b.has_store {
+            self.execute_fast::<true>(&b.insns, end, epoch, mask)
+        } else {
+            self.execute_fast::<false>(&b.insns, end, epoch, mask)
+        }
+    }
+
+    /// [`Exec::execute_block`] with the whole block within the budget and no interrupt
+    /// shadow: runs simple instructions (and, with `STORES`, simple stores) without the
+    /// checks, and hands the rest of the block to [`Exec::execute_checked`] at the first
+    /// instruction that needs them. Blocks without simple stores run the leaner loop.
+    #[inline(always)]
+    fn execute_fast<const STORES: bool>(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
+        let mut pending = 0u64;
+        for (n, d) in insns.iter().enumerate() {
+            if d.class != icache::SIMPLE && (!STORES || d.class != icache::SIMPLE_STORE) {
+                self.count(pending);
+                return self.execute_checked(&insns[n..], end, epoch, mask);
+            }
+            let start = self.cpu.state.rip;
+            self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
+            self.cpu.cycles += d.cost as u64;
+            match (d.handler)(self, &d.insn) {
+                Ok(()) => {
+                    self.cpu.state.rip = self.cpu.next_rip;
+                    pending += 1;
+                }
+                Err(f) => {
+                    self.count(pending);
+                    self.fault(f, start);
+                    return false;
+                }
+            }
+            // A store may have reached a device or a page holding cached code.
+            if STORES && d.class == icache::SIMPLE_STORE && (self.cpu.poll_events || self.mem.code_epoch() != epoch) {
+                self.count(pending);
+                return false;
+            }
+        }
+        self.count(pending);
+        true
+    }
+
+    /// Counts `n` retired instructions.
+    #[inline(always)]
+    fn count(&mut self, n: u64) {
+        self.cpu.retired += n;
+        self.cpu.steps += n;
+    }
+
+    /// The rest of [`Exec::execute_block`] from an instruction that is not simple (or all
+    /// of it when the budget or an interrupt shadow needs checks): each instruction is
+    /// followed by the checks, except simple ones and simple stores (`icache::simple_store`,
+    /// which need two) while the budget and shadow allow.
+    #[inline(never)]
+    fn execute_checked(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
+        let fast = self.cpu.steps.saturating_add(insns.len() as u64) <= end && self.cpu.state.shadow == 0;
+        for d in insns.iter() {
+            if fast && d.class != icache::CHECKED {
+                if !self.execute_simple(d, mask) {
+                    return false;
+                }
+                // A store may have reached a device or a page holding cached code.
+                if d.class == icache::SIMPLE_STORE && (self.cpu.poll_events || self.mem.code_epoch() != epoch) {
                     return false;
                 }
                 continue;
             }
             let next = self.cpu.state.rip.wrapping_add(d.len as u64);
-            if !self.execute(d) {
+            if !self.execute_masked(d, mask) {
                 return false;
             }
             // Leave the block when something asked for the machine's or the event logic's
@@ -484,9 +582,15 @@ impl Exec<'_> {
     /// whether it completed normally.
     #[inline(always)]
     fn execute(&mut self, d: &Decoded) -> bool {
+        let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
+        self.execute_masked(d, mask)
+    }
+
+    /// [`Exec::execute`] with RIP wrapping at `mask`.
+    #[inline(always)]
+    fn execute_masked(&mut self, d: &Decoded, mask: u64) -> bool {
         let start = self.cpu.state.rip;
         let shadow = self.cpu.state.shadow;
-        let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
         self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
         self.cpu.cycles += d.cost as u64;
         match (d.handler)(self, &d.insn) {
@@ -511,9 +615,8 @@ impl Exec<'_> {
     /// [`Exec::execute`] for a simple instruction (see `icache::simple`) with no interrupt
     /// shadow pending: simple instructions never start one, so there is none to end.
     #[inline(always)]
-    fn execute_simple(&mut self, d: &Decoded) -> bool {
+    fn execute_simple(&mut self, d: &Decoded, mask: u64) -> bool {
         let start = self.cpu.state.rip;
-        let mask = if d.insn.code_size() == iced_x86::CodeSize::Code64 { u64::MAX } else { 0xffff_ffff };
         self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
         self.cpu.cycles += d.cost as u64;
         match (d.handler)(self, &d.insn) {
@@ -639,6 +742,7 @@ impl Exec<'_> {
             len: insn.len() as u8,
             cost: self.cpu.config.cost.cost(&insn).max(1),
             simple: icache::simple(&insn),
+            class: icache::class(&insn),
         }
     }
 

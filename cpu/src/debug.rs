@@ -67,6 +67,8 @@ impl Cpu {
         d.code = code;
         d.data = data;
         d.armed = code || data || d.pending != 0 || d.boundary;
+        // The data fast path is made only while no data breakpoint is enabled (`dtlb.rs`).
+        self.tlb.bump_generation();
     }
 
     /// Asks for (or stops asking for) [`crate::ext::Intercept::Boundary`] before every

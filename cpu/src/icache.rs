@@ -37,6 +37,27 @@ pub struct Decoded {
     /// Whether the instruction is [`simple`]: the block loop need not look at the machine's
     /// state after it.
     pub simple: bool,
+    /// [`SIMPLE`], [`SIMPLE_STORE`] or [`CHECKED`]: what the block loop must look at after
+    /// the instruction.
+    pub class: u8,
+}
+
+/// [`Decoded::class`] of a [`simple`] instruction: nothing to look at.
+pub const SIMPLE: u8 = 0;
+/// [`Decoded::class`] of a [`simple_store`]: `poll_events` and the code epoch.
+pub const SIMPLE_STORE: u8 = 1;
+/// [`Decoded::class`] of any other instruction: everything.
+pub const CHECKED: u8 = 2;
+
+/// The [`Decoded::class`] of `i`.
+pub fn class(i: &Instruction) -> u8 {
+    if simple(i) {
+        SIMPLE
+    } else if simple_store(i) {
+        SIMPLE_STORE
+    } else {
+        CHECKED
+    }
 }
 
 /// Whether `i` can do nothing that the block loop must react to: it changes only general
@@ -71,12 +92,51 @@ pub fn simple(i: &Instruction) -> bool {
     })
 }
 
+/// Whether `i` is like a [`simple`] instruction except that it may also write memory, through
+/// `Exec::write_mem` only (MOV, the ALU operations and INC/DEC/NEG/NOT to memory without
+/// LOCK, PUSH and POP of general registers or immediates, CALL rel). A write can do two
+/// things the block loop must see: reach MMIO (the device write sets `poll_events` and a stop
+/// reason) or a page holding cached code (the code epoch changes). Data breakpoints never
+/// apply inside blocks (armed breakpoints send every instruction through the debug path).
+pub fn simple_store(i: &Instruction) -> bool {
+    use iced_x86::{Mnemonic as M, OpKind};
+    if i.has_lock_prefix() || simple(i) {
+        return false;
+    }
+    let ok = match i.mnemonic() {
+        M::Mov | M::Add | M::Adc | M::Sub | M::Sbb | M::And | M::Or | M::Xor => true,
+        M::Inc | M::Dec | M::Neg | M::Not => true,
+        M::Push | M::Pop => true,
+        M::Call => matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64),
+        _ => false,
+    };
+    ok && (0..i.op_count()).all(|n| match i.op_kind(n) {
+        OpKind::Register => i.op_register(n).is_gpr(),
+        _ => true,
+    })
+}
+
 /// A run of decoded instructions from one page.
 pub struct Block {
     key: u64,
     generation: u32,
     /// The instructions, in address order.
     pub insns: Box<[Decoded]>,
+    /// The mask RIP wraps with in the block's code size (64-bit: none; else 32 bits).
+    pub rip_mask: u64,
+    /// Whether the block ends with a direct near branch (JMP rel, Jcc, LOOPcc, JrCXZ): if it
+    /// branches back to the block's start, nothing a fetch depends on other than the TLB
+    /// can have changed unless the run loop was told (see `Exec::run_blocks`).
+    pub ends_near_direct: bool,
+    /// Whether some instruction is a [`simple_store`].
+    pub has_store: bool,
+}
+
+/// Whether `i` is a direct near branch: it changes RIP only, within the code segment.
+pub fn near_direct_branch(i: &Instruction) -> bool {
+    use iced_x86::{FlowControl, OpKind};
+    matches!(i.flow_control(), FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch)
+        && matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
 }
 
 /// The cache.
@@ -117,7 +177,13 @@ impl BlockCache {
     /// Caches a block decoded from RAM at `pa` (the page is marked as holding code).
     pub fn insert(&mut self, mem: &mut PhysMem, pa: PhysAddr, key: u64, insns: Vec<Decoded>) -> Rc<Block> {
         let generation = mem.mark_code(pa).unwrap_or(0);
-        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice() });
+        let rip_mask = match insns.first() {
+            Some(d) if d.insn.code_size() != iced_x86::CodeSize::Code64 => 0xffff_ffff,
+            _ => u64::MAX,
+        };
+        let ends_near_direct = insns.last().is_some_and(|d| near_direct_branch(&d.insn));
+        let has_store = insns.iter().any(|d| d.class == SIMPLE_STORE);
+        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), rip_mask, ends_near_direct, has_store });
         if mem.is_ram(pa, 1) {
             self.entries[Self::slot(key)] = Some(b.clone());
         }

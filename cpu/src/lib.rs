@@ -14,6 +14,7 @@ pub mod cost;
 pub mod cpu;
 pub mod cpuid;
 mod debug;
+mod dtlb;
 pub mod deliver;
 pub mod events;
 pub mod exception;

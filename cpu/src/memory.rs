@@ -167,8 +167,7 @@ impl Exec<'_> {
     #[cold]
     fn walk(&mut self, la: u64, access: Access, tag: Tag) -> Result<PhysAddr> {
         let ctx = self.cpu.paging;
-        let (r, _refs) = paging::walk(self.mem, &ctx, hvbench_mmu::LinearAddr(la), access);
-        match r {
+        match paging::walk_unrecorded(self.mem, &ctx, hvbench_mmu::LinearAddr(la), access) {
             Ok(t) => {
                 let ppn = t.phys.0 >> 12;
                 let global = t.global && self.cpu.state.cr4 & cr4::PGE != 0;
@@ -286,18 +285,83 @@ impl Exec<'_> {
         self.write_linear_as(la, size, value, access)
     }
 
-    /// Reads `size` bytes at `seg:offset`.
+    /// Reads `size` bytes at `seg:offset` (through the data fast path of `dtlb.rs` when it
+    /// knows the page).
     #[inline(always)]
     pub fn read_mem(&mut self, seg: SegReg, offset: u64, size: u32) -> Result<u64> {
-        let la = self.linear(seg, offset, size, false)?;
-        self.read_linear(la, size)
+        match self.fast_read(seg, offset, size) {
+            Some(v) => Ok(v),
+            None => self.read_mem_full(seg, offset, size),
+        }
     }
 
-    /// Writes `size` bytes at `seg:offset`.
+    /// [`Exec::read_mem`] through segmentation, the TLB and the bus; teaches the fast path.
+    #[inline(never)]
+    pub(crate) fn read_mem_full(&mut self, seg: SegReg, offset: u64, size: u32) -> Result<u64> {
+        let la = self.linear(seg, offset, size, false)?;
+        if (la & 0xfff) + size as u64 > 0x1000 || self.cpu.debug.data {
+            return self.read_linear(la, size);
+        }
+        self.alignment_check(la, size)?;
+        let access = Access::new(AccessKind::Read, self.cpu.state.cpl, self.cpu.state.rflags & flags::AC != 0);
+        let pa = self.translate_as(la, access)?;
+        let v = self.read_phys(pa, size as u8);
+        // The translation just granted this read: a later one under the same key may skip it.
+        self.fast_fill(seg, la, pa, false);
+        Ok(v)
+    }
+
+    /// Writes `size` bytes at `seg:offset` (through the data fast path of `dtlb.rs` when it
+    /// knows the page).
     #[inline(always)]
     pub fn write_mem(&mut self, seg: SegReg, offset: u64, size: u32, value: u64) -> Result<()> {
+        if self.fast_write(seg, offset, size, value) {
+            return Ok(());
+        }
+        self.write_mem_full(seg, offset, size, value)
+    }
+
+    /// [`Exec::write_mem`] through segmentation, the TLB and the bus; teaches the fast path.
+    #[inline(never)]
+    pub(crate) fn write_mem_full(&mut self, seg: SegReg, offset: u64, size: u32, value: u64) -> Result<()> {
         let la = self.linear(seg, offset, size, true)?;
-        self.write_linear(la, size, value)
+        self.write_linear(la, size, value)?;
+        if (la & 0xfff) + size as u64 <= 0x1000 {
+            // Made only if the TLB now grants writes without a walk (dirty flags set).
+            if let Some(pa) = self.tlb_grants(la, self.data_access(AccessKind::Write)) {
+                self.fast_fill(seg, la, pa, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// An explicit data access of `kind` at the current CPL and RFLAGS.AC.
+    #[inline(always)]
+    pub(crate) fn data_access(&self, kind: AccessKind) -> Access {
+        Access::new(kind, self.cpu.state.cpl, self.cpu.state.rflags & flags::AC != 0)
+    }
+
+    /// The TLB's translation of `la` if the TLB alone grants `access` (no walk needed: the
+    /// rights allow it, and for a write the dirty flags are set).
+    pub(crate) fn tlb_grants(&self, la: u64, access: Access) -> Option<PhysAddr> {
+        let paging_on = self.cpu.paging.mode != PagingMode::Disabled;
+        let ept = if self.cpu.vmx_non_root { self.cpu.ept } else { None };
+        if !paging_on && ept.is_none() {
+            return Some(PhysAddr(la));
+        }
+        let hit = self.cpu.tlb.lookup(la >> 12, self.tlb_tag())?;
+        if access.kind == AccessKind::Write && !hit.dirty {
+            return None;
+        }
+        if paging_on && paging::check_rights(hit.rights, access, &self.cpu.paging).is_err() {
+            return None;
+        }
+        if let Some(ept) = ept
+            && !hit.ept.allows(access.kind, hit.rights.user, ept.mbec)
+        {
+            return None;
+        }
+        Some(PhysAddr((hit.ppn << 12) | (la & 0xfff)))
     }
 
     /// Checks that `size` bytes at `seg:offset` could be written (segmentation and paging),

@@ -18,14 +18,10 @@ const R15: u32 = Register::R15 as u32;
 /// Maps an iced segment register to ours.
 #[inline(always)]
 pub fn seg_of(r: Register) -> SegReg {
-    match r {
-        Register::ES => SegReg::Es,
-        Register::CS => SegReg::Cs,
-        Register::SS => SegReg::Ss,
-        Register::FS => SegReg::Fs,
-        Register::GS => SegReg::Gs,
-        _ => SegReg::Ds,
-    }
+    // iced-x86 numbers ES, CS, SS, DS, FS, GS consecutively, in our order.
+    const BY_INDEX: [SegReg; 6] = [SegReg::Es, SegReg::Cs, SegReg::Ss, SegReg::Ds, SegReg::Fs, SegReg::Gs];
+    let i = (r as usize).wrapping_sub(Register::ES as usize);
+    if i < BY_INDEX.len() { BY_INDEX[i] } else { SegReg::Ds }
 }
 
 impl Exec<'_> {

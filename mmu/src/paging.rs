@@ -252,6 +252,24 @@ impl<M: PageTableMemory> TableAccess for Direct<'_, M> {
     }
 }
 
+/// [`TableAccess`] for paging without EPT that lists nothing (see [`walk_unrecorded`]).
+struct Unrecorded<'a, M> {
+    mem: &'a mut M,
+}
+
+impl<M: PageTableMemory> TableAccess for Unrecorded<'_, M> {
+    type Abort = core::convert::Infallible;
+    #[inline]
+    fn read_entry(&mut self, table_addr: u64, size: u8) -> Result<u64, Self::Abort> {
+        Ok(self.mem.read_entry(PhysAddr(table_addr), size).unwrap_or(all_ones(size)))
+    }
+    #[inline]
+    fn write_entry(&mut self, table_addr: u64, size: u8, value: u64) -> Result<(), Self::Abort> {
+        self.mem.write_entry(PhysAddr(table_addr), size, value);
+        Ok(())
+    }
+}
+
 /// What a read from outside RAM returns: all ones of `size` bytes.
 pub(crate) fn all_ones(size: u8) -> u64 {
     if size >= 8 { u64::MAX } else { (1u64 << (8 * size as u32)) - 1 }
@@ -319,6 +337,20 @@ pub fn walk(
         WalkStop::Abort(never) => match never {},
     });
     (r, refs)
+}
+
+/// [`walk`] without the list of memory references, for callers that do not use it (the
+/// CPU's TLB miss path): the same walker, the same result.
+pub fn walk_unrecorded(
+    mem: &mut impl PageTableMemory,
+    ctx: &PagingContext,
+    la: LinearAddr,
+    access: Access,
+) -> Result<Translation, WalkFault> {
+    walk_through(&mut Unrecorded { mem }, ctx, la, access).map_err(|stop| match stop {
+        WalkStop::Fault(f) => f,
+        WalkStop::Abort(never) => match never {},
+    })
 }
 
 /// [`walk`] over any [`TableAccess`]: the one guest page walker, used directly and under EPT.

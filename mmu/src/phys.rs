@@ -193,6 +193,41 @@ impl PhysMem {
         Some(&self.ram[i..i + len])
     }
 
+    /// The backing-store index of the 4-KiByte RAM page holding `addr` (its first byte), if
+    /// the page is RAM: a handle for [`Self::read_at`] and [`Self::write_at`], which a CPU's
+    /// data fast path keeps per linear page. Stays valid while this `PhysMem` lives.
+    #[inline]
+    pub fn ram_page(&self, addr: PhysAddr) -> Option<usize> {
+        let page = PhysAddr(addr.0 & !0xfff);
+        self.index(page, 0x1000)
+    }
+
+    /// Reads `N` bytes at backing-store index `i` (see [`Self::ram_page`]); `None` out of range.
+    #[inline(always)]
+    pub fn read_at<const N: usize>(&self, i: usize) -> Option<[u8; N]> {
+        self.ram.get(i..i.wrapping_add(N))?.try_into().ok()
+    }
+
+    /// Writes `N` bytes at backing-store index `i` (see [`Self::ram_page`]), with the same
+    /// code-page bookkeeping as every other write; `false` (nothing written) out of range.
+    #[inline(always)]
+    pub fn write_at<const N: usize>(&mut self, i: usize, bytes: [u8; N]) -> bool {
+        let Some(dst) = self.ram.get_mut(i..i.wrapping_add(N)) else { return false };
+        dst.copy_from_slice(&bytes);
+        if (i & 0xfff) + N <= 0x1000 {
+            // Within one page: the one generation to look at (as `note_write` would).
+            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT)
+                && *g & 1 != 0
+            {
+                *g = g.wrapping_add(1);
+                self.code_epoch += 1;
+            }
+        } else {
+            self.note_write(i, N);
+        }
+        true
+    }
+
     /// Records that decoded code is cached from the page holding `addr` and returns the
     /// page's generation, which a cache entry keeps and compares with [`Self::code_generation`].
     #[inline]

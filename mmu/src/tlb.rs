@@ -110,6 +110,14 @@ impl Tlb {
         self.generation
     }
 
+    /// Bumps [`Tlb::generation`] without dropping entries: for when state outside the TLB
+    /// that caches built on its translations depend on has changed (the CPU's paging context
+    /// or debug registers), so that those caches start over.
+    #[inline]
+    pub fn bump_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     #[inline(always)]
     fn slot(vpn: u64) -> usize {
         (vpn as usize) & (ENTRIES - 1)

@@ -54,3 +54,31 @@ fn pae_pdptes_load_and_reject_reserved_bits() {
     set(&mut m, 0x1028, 0x3001 | 2); // bit 1 reserved
     assert_eq!(load_pdptes(&mut m, 0x1020, 39), None);
 }
+
+#[test]
+fn unrecorded_walk_gives_the_same_result_and_flag_updates() {
+    use hvbench_mmu::paging::walk_unrecorded;
+    // Two memories with the same tables: one walked with refs, one without.
+    let build = || {
+        let mut m = PhysMem::new(4 << 20).unwrap();
+        let la = 0x7000_1234u64;
+        let i = |s: u32| ((la >> s) & 0x1ff) * 8;
+        set(&mut m, 0x1000 + i(39), 0x2000 | 7);
+        set(&mut m, 0x2000 + i(30), 0x3000 | 7);
+        set(&mut m, 0x3000 + i(21), 0x4000 | 7);
+        set(&mut m, 0x4000 + i(12), 0x9000 | 5); // user, read-only
+        m
+    };
+    let c = ctx(PagingMode::Level4, 0x1000);
+    for (kind, cpl) in [(AccessKind::Read, 3), (AccessKind::Write, 3), (AccessKind::Write, 0), (AccessKind::Execute, 3)] {
+        let (mut a, mut b) = (build(), build());
+        let access = Access::new(kind, cpl, false);
+        let (with_refs, _) = walk(&mut a, &c, LinearAddr(0x7000_1234), access);
+        let without = walk_unrecorded(&mut b, &c, LinearAddr(0x7000_1234), access);
+        assert_eq!(with_refs, without, "{kind:?} at CPL {cpl}");
+        assert_eq!(a.as_bytes()[..0x10000], b.as_bytes()[..0x10000], "same A/D updates for {kind:?}");
+    }
+    // Not present.
+    let mut m = build();
+    assert_eq!(walk_unrecorded(&mut m, &c, LinearAddr(0x1234), Access::new(AccessKind::Read, 0, false)), Err(WalkFault { error_code: 0 }));
+}

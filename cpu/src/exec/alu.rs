@@ -8,7 +8,7 @@ use crate::flags::{self, CF, STATUS};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
 pub(super) fn handler(i: &Instruction) -> Option<Handler> {
-    if let Some(h) = fast_handler(i).or_else(|| incdec_fast(i)) {
+    if let Some(h) = fast_handler(i).or_else(|| incdec_fast(i)).or_else(|| super::alu_mem::handler(i)) {
         return Some(h);
     }
     Some(match i.mnemonic() {
@@ -107,15 +107,15 @@ fn not(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 // Register-destination forms, chosen at decode time: the operation and size are constants,
 // so the hot loop does no operand-kind dispatch. Same semantics as the generic handlers.
 
-const OP_ADD: u8 = 0;
-const OP_ADC: u8 = 1;
-const OP_SUB: u8 = 2;
-const OP_SBB: u8 = 3;
-const OP_CMP: u8 = 4;
-const OP_AND: u8 = 5;
-const OP_OR: u8 = 6;
-const OP_XOR: u8 = 7;
-const OP_TEST: u8 = 8;
+pub(super) const OP_ADD: u8 = 0;
+pub(super) const OP_ADC: u8 = 1;
+pub(super) const OP_SUB: u8 = 2;
+pub(super) const OP_SBB: u8 = 3;
+pub(super) const OP_CMP: u8 = 4;
+pub(super) const OP_AND: u8 = 5;
+pub(super) const OP_OR: u8 = 6;
+pub(super) const OP_XOR: u8 = 7;
+pub(super) const OP_TEST: u8 = 8;
 
 /// A specialised handler for `op reg, reg` / `op reg, imm`, if `i` is one.
 fn fast_handler(i: &Instruction) -> Option<Handler> {
@@ -131,18 +131,7 @@ fn fast_handler(i: &Instruction) -> Option<Handler> {
         OpKind::Immediate8 | OpKind::Immediate16 | OpKind::Immediate32 | OpKind::Immediate32to64 => SRC_IMM32,
         _ => return None,
     };
-    let op = match i.mnemonic() {
-        Mnemonic::Add => OP_ADD,
-        Mnemonic::Adc => OP_ADC,
-        Mnemonic::Sub => OP_SUB,
-        Mnemonic::Sbb => OP_SBB,
-        Mnemonic::Cmp => OP_CMP,
-        Mnemonic::And => OP_AND,
-        Mnemonic::Or => OP_OR,
-        Mnemonic::Xor => OP_XOR,
-        Mnemonic::Test => OP_TEST,
-        _ => return None,
-    };
+    let op = op_of(i.mnemonic())?;
     macro_rules! by_src {
         ($op:expr, $size:expr) => {
             match imm {
@@ -175,9 +164,9 @@ fn fast_handler(i: &Instruction) -> Option<Handler> {
     })
 }
 
-const SRC_REG: u8 = 0;
-const SRC_IMM8: u8 = 1;
-const SRC_IMM32: u8 = 2;
+pub(super) const SRC_REG: u8 = 0;
+pub(super) const SRC_IMM8: u8 = 1;
+pub(super) const SRC_IMM32: u8 = 2;
 
 #[inline(always)]
 fn alu_reg<const OP: u8, const SIZE: u32, const SRC: u8>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
@@ -188,9 +177,25 @@ fn alu_reg<const OP: u8, const SIZE: u32, const SRC: u8>(x: &mut Exec<'_>, i: &I
         SRC_IMM8 => i.immediate8() as i8 as i64 as u64,
         _ => i.immediate32() as i32 as i64 as u64,
     };
-    let cf = x.cpu.state.rflags & CF;
+    let (r, f) = compute::<OP, SIZE>(a, b, x.cpu.state.rflags);
+    if writes(OP) {
+        x.set_reg_sized::<SIZE>(d, r);
+    }
+    x.set_flags(STATUS, f);
+    Ok(())
+}
+
+/// Whether operation `op` writes its destination (all but CMP and TEST).
+pub(super) const fn writes(op: u8) -> bool {
+    op != OP_CMP && op != OP_TEST
+}
+
+/// Result and status flags of operation `OP` on `SIZE`-byte operands (`rflags` supplies CF).
+#[inline(always)]
+pub(super) fn compute<const OP: u8, const SIZE: u32>(a: u64, b: u64, rflags: u64) -> (u64, u64) {
+    let cf = rflags & CF;
     let m = flags::mask(SIZE);
-    let (r, f) = match OP {
+    match OP {
         OP_ADD => flags::add(a, b, 0, SIZE),
         OP_ADC => flags::add(a, b, cf, SIZE),
         OP_SUB | OP_CMP => flags::sub(a, b, 0, SIZE),
@@ -198,12 +203,23 @@ fn alu_reg<const OP: u8, const SIZE: u32, const SRC: u8>(x: &mut Exec<'_>, i: &I
         OP_AND | OP_TEST => (a & b & m, flags::logic(a & b, SIZE)),
         OP_OR => ((a | b) & m, flags::logic(a | b, SIZE)),
         _ => ((a ^ b) & m, flags::logic(a ^ b, SIZE)),
-    };
-    if OP != OP_CMP && OP != OP_TEST {
-        x.set_reg_sized::<SIZE>(d, r);
     }
-    x.set_flags(STATUS, f);
-    Ok(())
+}
+
+/// The operation number of `m` for the specialised handlers.
+pub(super) fn op_of(m: Mnemonic) -> Option<u8> {
+    Some(match m {
+        Mnemonic::Add => OP_ADD,
+        Mnemonic::Adc => OP_ADC,
+        Mnemonic::Sub => OP_SUB,
+        Mnemonic::Sbb => OP_SBB,
+        Mnemonic::Cmp => OP_CMP,
+        Mnemonic::And => OP_AND,
+        Mnemonic::Or => OP_OR,
+        Mnemonic::Xor => OP_XOR,
+        Mnemonic::Test => OP_TEST,
+        _ => return None,
+    })
 }
 
 /// INC/DEC of a register, chosen at decode time.

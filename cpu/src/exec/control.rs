@@ -140,8 +140,10 @@ fn jcc64<const CC: u8>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     };
     if take {
         // Decoded at IP 0: the operand is the displacement from this instruction's start.
-        let t = x.cpu.state.rip.wrapping_add(i.near_branch64());
-        if !x.is_canonical(t) {
+        let rip = x.cpu.state.rip;
+        let t = rip.wrapping_add(i.near_branch64());
+        // A target in the branch's own 4-KiB page is canonical as RIP is.
+        if (t ^ rip) >> 12 != 0 && !x.is_canonical(t) {
             return Err(Exception::gp0().into());
         }
         x.branch(t);

@@ -11,6 +11,7 @@ use crate::exception::Result;
 use iced_x86::{ConditionCode, Instruction};
 
 mod alu;
+mod alu_mem;
 mod atomic;
 mod bcd;
 mod bits;

@@ -95,13 +95,17 @@ fn mov_fast(i: &Instruction) -> Option<Handler> {
         (OpKind::Register, OpKind::Register) if gpr(0) && gpr(1) && size(0) == size(1) => sized!(0, mov_rr),
         (OpKind::Register, OpKind::Immediate64) if gpr(0) => sized!(0, mov_ri, true),
         (OpKind::Register, OpKind::Immediate32 | OpKind::Immediate32to64) if gpr(0) => sized!(0, mov_ri, false),
-        (OpKind::Register, OpKind::Memory) if gpr(0) => match crate::operand::ea64_form(i)? {
-            true => sized!(0, mov_load, true),
-            false => sized!(0, mov_load, false),
+        (OpKind::Register, OpKind::Memory) if gpr(0) => match (crate::operand::ea64_form(i)?, flat(i)) {
+            (true, true) => sized!(0, mov_load, true, true),
+            (true, false) => sized!(0, mov_load, true, false),
+            (false, true) => sized!(0, mov_load, false, true),
+            (false, false) => sized!(0, mov_load, false, false),
         },
-        (OpKind::Memory, OpKind::Register) if gpr(1) => match crate::operand::ea64_form(i)? {
-            true => sized!(1, mov_store, true),
-            false => sized!(1, mov_store, false),
+        (OpKind::Memory, OpKind::Register) if gpr(1) => match (crate::operand::ea64_form(i)?, flat(i)) {
+            (true, true) => sized!(1, mov_store, true, true),
+            (true, false) => sized!(1, mov_store, true, false),
+            (false, true) => sized!(1, mov_store, false, true),
+            (false, false) => sized!(1, mov_store, false, false),
         },
         _ => return None,
     })
@@ -119,17 +123,47 @@ fn mov_ri<const SIZE: u32, const IMM64: bool>(x: &mut Exec<'_>, i: &Instruction)
     Ok(())
 }
 
-fn mov_load<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+/// Whether the memory operand's segment is neither FS nor GS (in 64-bit mode: base 0).
+pub(super) fn flat(i: &Instruction) -> bool {
+    !matches!(i.memory_segment(), Register::FS | Register::GS)
+}
+
+/// `FLAT`: see [`flat`]; such loads and stores try the data fast path (`dtlb.rs`) first and
+/// leave misses to a separate function, so that the hit path needs no stack frame.
+fn mov_load<const SIZE: u32, const INDEX: bool, const FLAT: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if FLAT {
+        match x.fast_read_flat::<true>(x.ea64::<INDEX>(i), SIZE) {
+            Some(v) => x.set_reg_sized::<SIZE>(i.op0_register(), v),
+            None => return mov_load_full::<SIZE, INDEX>(x, i),
+        }
+        return Ok(());
+    }
+    mov_load_full::<SIZE, INDEX>(x, i)
+}
+
+#[inline(never)]
+fn mov_load_full<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let off = x.ea64::<INDEX>(i);
-    let v = x.read_mem(crate::operand::seg_of(i.memory_segment()), off, SIZE)?;
+    let v = x.read_mem_full(crate::operand::seg_of(i.memory_segment()), off, SIZE)?;
     x.set_reg_sized::<SIZE>(i.op0_register(), v);
     Ok(())
 }
 
-fn mov_store<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+fn mov_store<const SIZE: u32, const INDEX: bool, const FLAT: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if FLAT {
+        let v = x.reg_sized::<SIZE>(i.op1_register());
+        if x.fast_write_flat::<true>(x.ea64::<INDEX>(i), SIZE, v) {
+            return Ok(());
+        }
+    }
+    mov_store_full::<SIZE, INDEX>(x, i)
+}
+
+#[inline(never)]
+fn mov_store_full<const SIZE: u32, const INDEX: bool>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let off = x.ea64::<INDEX>(i);
     let v = x.reg_sized::<SIZE>(i.op1_register());
-    x.write_mem(crate::operand::seg_of(i.memory_segment()), off, SIZE, v)
+    x.write_mem_full(crate::operand::seg_of(i.memory_segment()), off, SIZE, v)
 }
 
 fn mov(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
