@@ -45,6 +45,8 @@ pub enum StopReason {
     /// An I/O or MMIO write happened that the machine should look at (a device may have
     /// asked the run to end) before the vCPU goes on.
     DeviceWrite,
+    /// The vCPU reached the cycle deadline of [`Cpu::run_to`] (a device's next event).
+    Deadline,
     /// The guest did something hvbench cannot model (e.g. a task switch).
     Unsupported(&'static str),
 }
@@ -302,16 +304,39 @@ impl Cpu {
     /// Runs until `budget` steps (instructions and event deliveries, see [`Cpu::steps`]) are
     /// done or something the machine must see happens.
     pub fn run(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64) -> StopReason {
+        self.run_to(mem, bus, budget, u64::MAX)
+    }
+
+    /// [`Cpu::run`] that also stops at the first instruction boundary at which
+    /// [`Cpu::cycles`] has reached `deadline` (the next time a device may change an interrupt
+    /// line; a machine passes the earliest one). Interrupts are sampled at the start of every
+    /// call, so a device event at time T is seen at the first boundary with `cycles >= T`,
+    /// wherever the calls are cut for other reasons. The check costs one comparison per
+    /// block (per instruction only in the block that reaches the deadline).
+    pub fn run_to(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64, deadline: u64) -> StopReason {
         let mut x = Exec { cpu: self, mem, bus };
         x.cpu.poll_events = true;
         // Whatever happened between runs (state loaded by the machine, another memory) is
         // not described by the jump cache.
         x.cpu.jumps.invalidate();
-        let end = x.cpu.steps.saturating_add(budget);
-        while x.cpu.steps < end {
+        let end = Limits { steps: x.cpu.steps.saturating_add(budget), cycles: deadline };
+        loop {
+            // The limits come before the event check: a run stops exactly at its step count
+            // and the next run samples interrupts at that same boundary.
+            if x.cpu.steps >= end.steps {
+                return StopReason::Budget;
+            }
+            if x.cpu.cycles >= end.cycles {
+                return StopReason::Deadline;
+            }
             if x.cpu.poll_events {
                 x.cpu.poll_events = false;
+                let before = x.cpu.steps;
                 x.service_events();
+                if x.cpu.steps != before {
+                    // A delivery is a step and takes a cycle: look at the limits again.
+                    continue;
+                }
             }
             if x.cpu.state.activity != Activity::Active {
                 return StopReason::Inactive;
@@ -320,7 +345,7 @@ impl Cpu {
                 x.step_debug();
             } else {
                 match x.fetch_block() {
-                    Ok(Fetched::Block(b)) => x.run_blocks(b, end),
+                    Ok(Fetched::Block(b)) => x.run_blocks(b, &end),
                     Ok(Fetched::Single(d)) => {
                         x.execute(&d);
                     }
@@ -331,7 +356,20 @@ impl Cpu {
                 return r;
             }
         }
-        StopReason::Budget
+    }
+}
+
+/// Where a [`Cpu::run_to`] call ends: a step count and a cycle count.
+struct Limits {
+    steps: u64,
+    cycles: u64,
+}
+
+impl Limits {
+    /// Whether either limit is reached.
+    #[inline(always)]
+    fn reached(&self, c: &Cpu) -> bool {
+        c.steps >= self.steps || c.cycles >= self.cycles
     }
 }
 
@@ -368,8 +406,8 @@ impl Exec<'_> {
     /// Runs `b`, then, while nothing needs the run loop's attention, the blocks that follow
     /// it as far as the jump cache knows them.
     #[inline(always)]
-    fn run_blocks(&mut self, mut b: Rc<Block>, end: u64) {
-        while self.execute_block(&b, end) && self.cpu.steps < end {
+    fn run_blocks(&mut self, mut b: Rc<Block>, end: &Limits) {
+        while self.execute_block(&b, end) && !end.reached(self.cpu) {
             match self.chained() {
                 Some(next) => b = next,
                 None => return,
@@ -405,12 +443,16 @@ impl Exec<'_> {
     /// Returns true when the block ran to its end or a branch left it and nothing needs the
     /// run loop's attention (events, a stop, the budget aside, which the caller checks).
     #[inline(always)]
-    fn execute_block(&mut self, b: &Block, end: u64) -> bool {
+    fn execute_block(&mut self, b: &Block, end: &Limits) -> bool {
         let epoch = self.mem.code_epoch();
         self.cpu.break_block = false;
-        // With room for the whole block in the budget and no interrupt shadow pending,
-        // simple instructions (see `icache::simple`) need no checks after them.
-        let fast = self.cpu.steps.saturating_add(b.insns.len() as u64) <= end && self.cpu.state.shadow == 0;
+        // With room for the whole block in the budget and before the deadline (simple
+        // instructions cost exactly their decoded cost; anything that adds more, an event
+        // delivery, leaves the block) and no interrupt shadow pending, simple instructions
+        // (see `icache::simple`) need no checks after them.
+        let fast = self.cpu.steps.saturating_add(b.insns.len() as u64) <= end.steps
+            && self.cpu.cycles.saturating_add(b.cost) <= end.cycles
+            && self.cpu.state.shadow == 0;
         for d in b.insns.iter() {
             if fast && d.simple {
                 if !self.execute_simple(d) {
@@ -427,7 +469,7 @@ impl Exec<'_> {
             if self.cpu.poll_events
                 || self.cpu.break_block
                 || self.cpu.stop.is_some()
-                || self.cpu.steps >= end
+                || end.reached(self.cpu)
                 || self.mem.code_epoch() != epoch
                 || self.cpu.state.activity != Activity::Active
                 || self.cpu.state.shadow != 0

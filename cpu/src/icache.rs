@@ -77,6 +77,8 @@ pub struct Block {
     generation: u32,
     /// The instructions, in address order.
     pub insns: Box<[Decoded]>,
+    /// The sum of their decoded costs (cycles).
+    pub cost: u64,
 }
 
 /// The cache.
@@ -117,7 +119,8 @@ impl BlockCache {
     /// Caches a block decoded from RAM at `pa` (the page is marked as holding code).
     pub fn insert(&mut self, mem: &mut PhysMem, pa: PhysAddr, key: u64, insns: Vec<Decoded>) -> Rc<Block> {
         let generation = mem.mark_code(pa).unwrap_or(0);
-        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice() });
+        let cost = insns.iter().map(|d| u64::from(d.cost)).sum();
+        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), cost });
         if mem.is_ram(pa, 1) {
             self.entries[Self::slot(key)] = Some(b.clone());
         }

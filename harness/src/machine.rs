@@ -371,14 +371,23 @@ impl Machine {
             self.bus.set_time(now);
             let cpu = &mut self.cpus[i];
             self.bus.set_clock(i, cpu.cycles, tsc(cpu));
-            // Stop at the APIC timer's deadline (every instruction costs at least a cycle).
-            let budget = match self.bus.lapic_deadline(i) {
-                Some(d) if d > cpu.cycles => allowed.min(d - cpu.cycles),
-                _ => allowed,
-            };
+            // The piece ends at the first instruction boundary at or after the next time a
+            // device may raise an interrupt line (the vCPU's APIC timer, on its own clock;
+            // PIT and RTC, on the machine's, which this vCPU's clock drives while it runs:
+            // the others' are behind), where the next piece samples it.
+            let deadline = [self.bus.lapic_deadline(i), self.bus.device_deadline()]
+                .into_iter()
+                .flatten()
+                .filter(|&d| d > cpu.cycles)
+                .min()
+                .unwrap_or(u64::MAX);
             let before = cpu.steps;
             let was_active = cpu.state.activity == Activity::Active;
-            let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
+            let stop = cpu.run_to(&mut self.mem, &mut self.bus, allowed, deadline);
+            // The devices (and this vCPU's APIC clock) follow the vCPU to the end of every
+            // piece, so their state never depends on where an earlier piece was cut.
+            let cpu = &self.cpus[i];
+            self.bus.set_clock(i, cpu.cycles, tsc(cpu));
             let ran = self.cpus[i].steps - before;
             if let Some(a) = self.bus.lapic(i) {
                 self.cpus[i].state.cr8 = u64::from(a.tpr() >> 4);
