@@ -79,7 +79,8 @@ pub struct Cpu {
     pub(crate) paging: PagingContext,
     /// RIP of the instruction after the one executing (branch handlers replace it).
     pub(crate) next_rip: u64,
-    /// Set when interrupts might have become deliverable (IF set, device write, run start).
+    /// Set when interrupts might have become deliverable (IF set, end of a shadow, device read
+    /// or write, a delivery, run start).
     pub(crate) poll_events: bool,
     /// Set by handlers whose side effects the machine must see before going on.
     pub(crate) stop: Option<StopReason>,

@@ -1,11 +1,27 @@
 //! The machine: RAM, the PC device bus, 1 to 64 vCPUs and one virtual clock, run in a fixed,
 //! deterministic interleaving.
 //!
-//! vCPUs take turns in index order, each running a quantum of instructions. Within a turn
-//! the vCPU stops after every device write (the machine then carries out INIT and SIPI that
-//! the write sent, and sees exit requests) and at its local APIC timer's deadline, then goes
-//! on until the quantum is used up or it halts. Everything happens in this one fixed order on
-//! one host thread, so a run is reproducible bit for bit.
+//! vCPUs take turns in index order, each running a quantum of steps (instructions and
+//! delivered events). A turn is cut into pieces: a piece ends after every device write (port,
+//! MMIO, local APIC MSR, TSC; the machine then carries out INIT and SIPI that the write sent,
+//! and sees exit requests), at HLT, and at the first instruction boundary at which the vCPU's
+//! clock has reached the next device deadline: its local APIC timer's, or the PIT's or RTC's
+//! next interrupt ([`PcBus::device_deadline`]). Then the turn goes on until the quantum is used
+//! up or the vCPU halts. Everything happens in this one fixed order on one host thread, so a
+//! run is reproducible bit for bit.
+//!
+//! Interrupts are sampled at the start of every piece and at the instruction boundary after
+//! anything that may make one deliverable (IF set, end of an interrupt shadow, a device read
+//! or write, a delivery, IRET, VM entry and exit). Since every device's interrupt line changes
+//! either with a guest access or at a deadline where a piece ends, a vCPU takes each
+//! interrupt at an instruction boundary that depends only on virtual time and the guest. So a
+//! run may stop anywhere, at the `max_instructions` budget, at a [`Until`] condition of
+//! [`Machine::run_until`] or for a snapshot, and go on (or be restored into a fresh machine)
+//! exactly as if it had not stopped: the machine keeps its place in the schedule (the vCPU
+//! whose turn it is and what is left of its quantum are part of a snapshot), the extra piece
+//! that starts there samples nothing new, and at the end of every piece the devices and the
+//! vCPU's APIC clock are brought to the vCPU's time, so their state does not depend on
+//! where pieces were cut either (harness/tests/stop_anywhere.rs).
 //!
 //! Virtual time is the cycle count of the vCPUs (1 cycle = 1 ns at the model's nominal
 //! 1 GHz); the machine's time is the largest. Each vCPU's TSC and local APIC timer run on its
@@ -372,9 +388,10 @@ impl Machine {
             let cpu = &mut self.cpus[i];
             self.bus.set_clock(i, cpu.cycles, tsc(cpu));
             // The piece ends at the first instruction boundary at or after the next time a
-            // device may raise an interrupt line (the vCPU's APIC timer, on its own clock;
-            // PIT and RTC, on the machine's, which this vCPU's clock drives while it runs:
-            // the others' are behind), where the next piece samples it.
+            // device may raise an interrupt line, where the next piece samples it: the
+            // vCPU's APIC timer, on its own clock; PIT and RTC, on the machine's, whose next
+            // deadline is after the machine's time, so only this vCPU's clock can reach it
+            // while the piece runs.
             let deadline = [self.bus.lapic_deadline(i), self.bus.device_deadline()]
                 .into_iter()
                 .flatten()
