@@ -45,6 +45,8 @@ pub enum StopReason {
     /// An I/O or MMIO write happened that the machine should look at (a device may have
     /// asked the run to end) before the vCPU goes on.
     DeviceWrite,
+    /// The vCPU reached the cycle deadline of [`Cpu::run_to`] (a device's next event).
+    Deadline,
     /// The guest did something hvbench cannot model (e.g. a task switch).
     Unsupported(&'static str),
 }
@@ -79,7 +81,8 @@ pub struct Cpu {
     pub(crate) paging: PagingContext,
     /// RIP of the instruction after the one executing (branch handlers replace it).
     pub(crate) next_rip: u64,
-    /// Set when interrupts might have become deliverable (IF set, device write, run start).
+    /// Set when interrupts might have become deliverable (IF set, end of a shadow, device read
+    /// or write, a delivery, run start).
     pub(crate) poll_events: bool,
     /// Set by handlers whose side effects the machine must see before going on.
     pub(crate) stop: Option<StopReason>,
@@ -339,6 +342,16 @@ impl Cpu {
     /// Runs until `budget` steps (instructions and event deliveries, see [`Cpu::steps`]) are
     /// done or something the machine must see happens.
     pub fn run(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64) -> StopReason {
+        self.run_to(mem, bus, budget, u64::MAX)
+    }
+
+    /// [`Cpu::run`] that also stops at the first instruction boundary at which
+    /// [`Cpu::cycles`] has reached `deadline` (the next time a device may change an interrupt
+    /// line; a machine passes the earliest one). Interrupts are sampled at the start of every
+    /// call, so a device event at time T is seen at the first boundary with `cycles >= T`,
+    /// wherever the calls are cut for other reasons. The check costs one comparison per
+    /// block (per instruction only in the block that reaches the deadline).
+    pub fn run_to(&mut self, mem: &mut PhysMem, bus: &mut dyn Bus, budget: u64, deadline: u64) -> StopReason {
         let mut x = Exec { cpu: self, mem, bus };
         x.cpu.poll_events = true;
         // Whatever happened between runs (state loaded by the machine, another memory) is
@@ -346,11 +359,24 @@ impl Cpu {
         x.cpu.jumps.invalidate();
         // Nor by the data fast path, whose entries point into the memory of the last run.
         x.cpu.tlb.bump_generation();
-        let end = x.cpu.steps.saturating_add(budget);
-        while x.cpu.steps < end {
+        let end = Limits { steps: x.cpu.steps.saturating_add(budget), cycles: deadline };
+        loop {
+            // The limits come before the event check: a run stops exactly at its step count
+            // and the next run samples interrupts at that same boundary.
+            if x.cpu.steps >= end.steps {
+                return StopReason::Budget;
+            }
+            if x.cpu.cycles >= end.cycles {
+                return StopReason::Deadline;
+            }
             if x.cpu.poll_events {
                 x.cpu.poll_events = false;
+                let before = x.cpu.steps;
                 x.service_events();
+                if x.cpu.steps != before {
+                    // A delivery is a step and takes a cycle: look at the limits again.
+                    continue;
+                }
             }
             if x.cpu.state.activity != Activity::Active {
                 // A halted guest still reaches the extension's boundary hook: MTF VM exits
@@ -365,7 +391,7 @@ impl Cpu {
                 x.step_debug();
             } else {
                 match x.fetch_block() {
-                    Ok(Fetched::Block(b)) => x.run_blocks(b, end),
+                    Ok(Fetched::Block(b)) => x.run_blocks(b, &end),
                     Ok(Fetched::Single(d)) => {
                         x.execute(&d);
                     }
@@ -376,7 +402,26 @@ impl Cpu {
                 return r;
             }
         }
-        StopReason::Budget
+    }
+}
+
+/// Where a [`Cpu::run_to`] call ends: a step count and a cycle count.
+struct Limits {
+    steps: u64,
+    cycles: u64,
+}
+
+impl Limits {
+    /// Whether either limit is reached.
+    #[inline(always)]
+    fn reached(&self, c: &Cpu) -> bool {
+        c.steps >= self.steps || c.cycles >= self.cycles
+    }
+
+    /// Whether `n` more instructions costing `cost` cycles in all stay within both limits.
+    #[inline(always)]
+    fn room(&self, c: &Cpu, n: usize, cost: u64) -> bool {
+        c.steps.saturating_add(n as u64) <= self.steps && c.cycles.saturating_add(cost) <= self.cycles
     }
 }
 
@@ -420,7 +465,7 @@ impl Exec<'_> {
     /// transitions, writes to code pages) either ends the block or makes `execute_block`
     /// return false.
     #[inline(always)]
-    fn run_blocks(&mut self, mut b: Rc<Block>, end: u64) {
+    fn run_blocks(&mut self, mut b: Rc<Block>, end: &Limits) {
         loop {
             let start = self.cpu.state.rip;
             let generation = self.cpu.tlb.generation();
@@ -428,13 +473,13 @@ impl Exec<'_> {
                 return;
             }
             if b.ends_near_direct {
-                while self.cpu.state.rip == start && self.cpu.tlb.generation() == generation && self.cpu.steps < end {
+                while self.cpu.state.rip == start && self.cpu.tlb.generation() == generation && !end.reached(self.cpu) {
                     if !self.execute_block(&b, end) {
                         return;
                     }
                 }
             }
-            if self.cpu.steps >= end {
+            if end.reached(self.cpu) {
                 return;
             }
             match self.chained() {
@@ -478,18 +523,20 @@ impl Exec<'_> {
     /// not simple, before a fault is handled, and at the block's end (simple instructions
     /// never read the counts).
     #[inline(always)]
-    fn execute_block(&mut self, b: &Block, end: u64) -> bool {
+    fn execute_block(&mut self, b: &Block, end: &Limits) -> bool {
         let epoch = self.mem.code_epoch();
         self.cpu.break_block = false;
         let mask = b.rip_mask;
-        let fast = self.cpu.steps.saturating_add(b.insns.len() as u64) <= end && self.cpu.state.shadow == 0;
+        // Before the deadline with the whole block too: simple instructions cost exactly their
+        // decoded cost, and anything that adds more (an event delivery) leaves the block.
+        let fast = end.room(self.cpu, b.insns.len(), b.cost) && self.cpu.state.shadow == 0;
         if !fast {
-            return self.execute_checked(&b.insns, end, epoch, mask);
+            return self.execute_checked(&b.insns, end, epoch, mask, b.cost);
         }
         if b.has_store {
-            self.execute_fast::<true>(&b.insns, end, epoch, mask)
+            self.execute_fast::<true>(&b.insns, end, epoch, mask, b.cost)
         } else {
-            self.execute_fast::<false>(&b.insns, end, epoch, mask)
+            self.execute_fast::<false>(&b.insns, end, epoch, mask, b.cost)
         }
     }
 
@@ -498,12 +545,12 @@ impl Exec<'_> {
     /// checks, and hands the rest of the block to [`Exec::execute_checked`] at the first
     /// instruction that needs them. Blocks without simple stores run the leaner loop.
     #[inline(always)]
-    fn execute_fast<const STORES: bool>(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
+    fn execute_fast<const STORES: bool>(&mut self, insns: &[Decoded], end: &Limits, epoch: u64, mask: u64, cost: u64) -> bool {
         let mut pending = 0u64;
         for (n, d) in insns.iter().enumerate() {
             if d.class != icache::SIMPLE && (!STORES || d.class != icache::SIMPLE_STORE) {
                 self.count(pending);
-                return self.execute_checked(&insns[n..], end, epoch, mask);
+                return self.execute_checked(&insns[n..], end, epoch, mask, cost);
             }
             let start = self.cpu.state.rip;
             self.cpu.next_rip = start.wrapping_add(d.len as u64) & mask;
@@ -539,10 +586,11 @@ impl Exec<'_> {
     /// The rest of [`Exec::execute_block`] from an instruction that is not simple (or all
     /// of it when the budget or an interrupt shadow needs checks): each instruction is
     /// followed by the checks, except simple ones and simple stores (`icache::simple_store`,
-    /// which need two) while the budget and shadow allow.
+    /// which need two) while the budget, the deadline and shadow allow. `cost` bounds the
+    /// cycles the instructions take (the whole block's).
     #[inline(never)]
-    fn execute_checked(&mut self, insns: &[Decoded], end: u64, epoch: u64, mask: u64) -> bool {
-        let fast = self.cpu.steps.saturating_add(insns.len() as u64) <= end && self.cpu.state.shadow == 0;
+    fn execute_checked(&mut self, insns: &[Decoded], end: &Limits, epoch: u64, mask: u64, cost: u64) -> bool {
+        let fast = end.room(self.cpu, insns.len(), cost) && self.cpu.state.shadow == 0;
         for d in insns.iter() {
             if fast && d.class != icache::CHECKED {
                 if !self.execute_simple(d, mask) {
@@ -563,7 +611,7 @@ impl Exec<'_> {
             if self.cpu.poll_events
                 || self.cpu.break_block
                 || self.cpu.stop.is_some()
-                || self.cpu.steps >= end
+                || end.reached(self.cpu)
                 || self.mem.code_epoch() != epoch
                 || self.cpu.state.activity != Activity::Active
                 || self.cpu.state.shadow != 0

@@ -124,6 +124,9 @@ impl Exec<'_> {
         self.count_delivery();
         let r = self.deliver(vec, EventKind::External, None, rip);
         self.finish_delivery(r);
+        // The acknowledge changed the controllers' state and a trap gate leaves IF set:
+        // sample again at the next boundary (the handler's first instruction).
+        self.cpu.poll_events = true;
     }
 
     /// Delivers a software interrupt from an INT-family instruction; the return address is

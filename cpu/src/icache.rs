@@ -130,6 +130,8 @@ pub struct Block {
     pub ends_near_direct: bool,
     /// Whether some instruction is a [`simple_store`].
     pub has_store: bool,
+    /// The sum of the instructions' decoded costs (cycles).
+    pub cost: u64,
 }
 
 /// Whether `i` is a direct near branch: it changes RIP only, within the code segment.
@@ -183,7 +185,8 @@ impl BlockCache {
         };
         let ends_near_direct = insns.last().is_some_and(|d| near_direct_branch(&d.insn));
         let has_store = insns.iter().any(|d| d.class == SIMPLE_STORE);
-        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), rip_mask, ends_near_direct, has_store });
+        let cost = insns.iter().map(|d| u64::from(d.cost)).sum();
+        let b = Rc::new(Block { key, generation, insns: insns.into_boxed_slice(), rip_mask, ends_near_direct, has_store, cost });
         if mem.is_ram(pa, 1) {
             self.entries[Self::slot(key)] = Some(b.clone());
         }

@@ -185,7 +185,9 @@ impl Exec<'_> {
             Some(v) => v,
             None => {
                 self.sync_bus_clock();
-                self.bus.mmio_read(self.cpu.config.index, pa, size)
+                let v = self.bus.mmio_read(self.cpu.config.index, pa, size);
+                self.after_device_read();
+                v
             }
         }
     }
@@ -205,6 +207,15 @@ impl Exec<'_> {
     pub(crate) fn sync_bus_clock(&mut self) {
         let tsc = self.tsc();
         self.bus.set_clock(self.cpu.config.index, self.cpu.cycles, tsc);
+    }
+
+    /// A device read may have changed an interrupt line (e.g. a UART status read, or a timer
+    /// that expired at the clock the access brought): interrupts are sampled at the next
+    /// instruction boundary, so when they are seen depends on the guest alone, not on where
+    /// the machine happens to cut its runs.
+    #[inline]
+    pub(crate) fn after_device_read(&mut self) {
+        self.cpu.poll_events = true;
     }
 
     /// Lets the machine look at devices before the next instruction.

@@ -91,6 +91,14 @@ impl Exec<'_> {
         self.cpu.cycles.wrapping_add(self.cpu.state.tsc_offset)
     }
 
+    /// The TSC moved (IA32_TSC, IA32_TSC_ADJUST): the local APIC's TSC-deadline timer, which
+    /// counts in TSC units, learns it now and the machine takes the new deadline before the
+    /// next instruction.
+    fn tsc_changed(&mut self) {
+        self.sync_bus_clock();
+        self.after_device_write();
+    }
+
     /// Reads MSR `msr`, or #GP(0) if the model does not have it.
     pub fn read_msr(&mut self, msr: u32) -> Result<u64> {
         use index::*;
@@ -164,14 +172,20 @@ impl Exec<'_> {
             match self.bus.msr_write(self.cpu.config.index, msr, v) {
                 MsrAccess::NotClaimed => {}
                 MsrAccess::Done(_) => {
-                    self.cpu.poll_events = true;
+                    // A local APIC write (timer, TSC deadline, ICR, EOI) may move a device
+                    // deadline or send INIT/SIPI: the machine looks before the next
+                    // instruction, as after an MMIO write.
+                    self.after_device_write();
                     return Ok(());
                 }
                 MsrAccess::Fault => return gp(),
             }
         }
         match msr {
-            TSC => self.cpu.state.tsc_offset = v.wrapping_sub(self.cpu.cycles),
+            TSC => {
+                self.cpu.state.tsc_offset = v.wrapping_sub(self.cpu.cycles);
+                self.tsc_changed();
+            }
             APIC_BASE => {
                 // Bits 7:0, 9 and above MAXPHYADDR are reserved; bit 8 (BSP) is read-only.
                 if v & (0xff | (1 << 9) | maxphy_mask) != 0 {
@@ -196,6 +210,7 @@ impl Exec<'_> {
                 let delta = v.wrapping_sub(self.cpu.state.msr.tsc_adjust);
                 self.cpu.state.tsc_offset = self.cpu.state.tsc_offset.wrapping_add(delta);
                 self.cpu.state.msr.tsc_adjust = v;
+                self.tsc_changed();
             }
             SPEC_CTRL => self.cpu.state.msr.spec_ctrl = v & 0x7,
             BIOS_SIGN_ID => self.cpu.state.msr.bios_sign_id = v,

@@ -1,11 +1,27 @@
 //! The machine: RAM, the PC device bus, 1 to 64 vCPUs and one virtual clock, run in a fixed,
 //! deterministic interleaving.
 //!
-//! vCPUs take turns in index order, each running a quantum of instructions. Within a turn
-//! the vCPU stops after every device write (the machine then carries out INIT and SIPI that
-//! the write sent, and sees exit requests) and at its local APIC timer's deadline, then goes
-//! on until the quantum is used up or it halts. Everything happens in this one fixed order on
-//! one host thread, so a run is reproducible bit for bit.
+//! vCPUs take turns in index order, each running a quantum of steps (instructions and
+//! delivered events). A turn is cut into pieces: a piece ends after every device write (port,
+//! MMIO, local APIC MSR, TSC; the machine then carries out INIT and SIPI that the write sent,
+//! and sees exit requests), at HLT, and at the first instruction boundary at which the vCPU's
+//! clock has reached the next device deadline: its local APIC timer's, or the PIT's or RTC's
+//! next interrupt ([`PcBus::device_deadline`]). Then the turn goes on until the quantum is used
+//! up or the vCPU halts. Everything happens in this one fixed order on one host thread, so a
+//! run is reproducible bit for bit.
+//!
+//! Interrupts are sampled at the start of every piece and at the instruction boundary after
+//! anything that may make one deliverable (IF set, end of an interrupt shadow, a device read
+//! or write, a delivery, IRET, VM entry and exit). Since every device's interrupt line changes
+//! either with a guest access or at a deadline where a piece ends, a vCPU takes each
+//! interrupt at an instruction boundary that depends only on virtual time and the guest. So a
+//! run may stop anywhere, at the `max_instructions` budget, at a [`Until`] condition of
+//! [`Machine::run_until`] or for a snapshot, and go on (or be restored into a fresh machine)
+//! exactly as if it had not stopped: the machine keeps its place in the schedule (the vCPU
+//! whose turn it is and what is left of its quantum are part of a snapshot), the extra piece
+//! that starts there samples nothing new, and at the end of every piece the devices and the
+//! vCPU's APIC clock are brought to the vCPU's time, so their state does not depend on
+//! where pieces were cut either (harness/tests/stop_anywhere.rs).
 //!
 //! Virtual time is the cycle count of the vCPUs (1 cycle = 1 ns at the model's nominal
 //! 1 GHz); the machine's time is the largest. Each vCPU's TSC and local APIC timer run on its
@@ -371,14 +387,24 @@ impl Machine {
             self.bus.set_time(now);
             let cpu = &mut self.cpus[i];
             self.bus.set_clock(i, cpu.cycles, tsc(cpu));
-            // Stop at the APIC timer's deadline (every instruction costs at least a cycle).
-            let budget = match self.bus.lapic_deadline(i) {
-                Some(d) if d > cpu.cycles => allowed.min(d - cpu.cycles),
-                _ => allowed,
-            };
+            // The piece ends at the first instruction boundary at or after the next time a
+            // device may raise an interrupt line, where the next piece samples it: the
+            // vCPU's APIC timer, on its own clock; PIT and RTC, on the machine's, whose next
+            // deadline is after the machine's time, so only this vCPU's clock can reach it
+            // while the piece runs.
+            let deadline = [self.bus.lapic_deadline(i), self.bus.device_deadline()]
+                .into_iter()
+                .flatten()
+                .filter(|&d| d > cpu.cycles)
+                .min()
+                .unwrap_or(u64::MAX);
             let before = cpu.steps;
             let was_active = cpu.state.activity == Activity::Active;
-            let stop = cpu.run(&mut self.mem, &mut self.bus, budget);
+            let stop = cpu.run_to(&mut self.mem, &mut self.bus, allowed, deadline);
+            // The devices (and this vCPU's APIC clock) follow the vCPU to the end of every
+            // piece, so their state never depends on where an earlier piece was cut.
+            let cpu = &self.cpus[i];
+            self.bus.set_clock(i, cpu.cycles, tsc(cpu));
             let ran = self.cpus[i].steps - before;
             if let Some(a) = self.bus.lapic(i) {
                 self.cpus[i].state.cr8 = u64::from(a.tpr() >> 4);

@@ -65,6 +65,7 @@ fn in_(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     }
     x.sync_bus_clock();
     let v = x.bus.io_read(x.cpu.config.index, port, size as u8);
+    x.after_device_read();
     x.set_reg(i.op0_register(), v as u64);
     Ok(())
 }

@@ -277,13 +277,16 @@ fn iteration(x: &mut Exec<'_>, f: &Form, delta: u64) -> Result<()> {
         Op::Ins => {
             x.probe_write(SegReg::Es, di, size)?;
             let port = x.reg(Register::DX) as u16;
+            x.sync_bus_clock();
             let v = x.bus.io_read(x.cpu.config.index, port, size as u8);
+            x.after_device_read();
             x.write_mem(SegReg::Es, di, size, v as u64)?;
             advance(x, f.di, delta);
         }
         Op::Outs => {
             let v = x.read_mem(f.src_seg, si, size)?;
             let port = x.reg(Register::DX) as u16;
+            x.sync_bus_clock();
             x.bus.io_write(x.cpu.config.index, port, size as u8, v as u32);
             x.after_device_write();
             advance(x, f.si, delta);

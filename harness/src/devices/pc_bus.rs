@@ -377,7 +377,19 @@ impl PcBus {
     /// which equal virtual time for a vCPU that sleeps).
     pub fn next_deadline(&self) -> Option<u64> {
         let apics = self.lapics.iter().filter_map(LocalApic::next_deadline);
-        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().chain(apics).min()
+        self.device_deadline().into_iter().chain(apics).min()
+    }
+
+    /// The earliest virtual time (ns), after the time of the last [`PcBus::set_time`], at
+    /// which a device on the machine's clock may change an interrupt line: PIT OUT0's next
+    /// rising edge, the RTC's next enabled periodic, update or alarm event. COM1 has no
+    /// deadline (its lines change only with guest accesses: no baud-rate timing), nor have
+    /// the PICs and the IOAPIC (they pass on what the others raise). The local APIC timers
+    /// run on their own vCPU's clock: see [`PcBus::lapic_deadline`]. A machine ends each
+    /// run of a vCPU here, so that the interrupt is seen at the first instruction boundary
+    /// at or after this time, however the run is cut otherwise.
+    pub fn device_deadline(&self) -> Option<u64> {
+        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().min()
     }
 
     /// Carries device interrupt outputs to the PIC's and the IOAPIC's inputs.

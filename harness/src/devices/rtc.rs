@@ -10,8 +10,9 @@
 //! take effect when SET is cleared; out-of-range fields carry over (February 31 is March 3).
 //! Day of week (0x06, 1 = Sunday) is computed from the date; writes to it are ignored.
 //! Register A.UIP reads 1 during the 244 µs before each second boundary; A.DV is stored but
-//! the time base always runs. The alarm is compared once per virtual second crossed, against
-//! the latest second when time jumps over several.
+//! the time base always runs. The alarm is compared at every virtual second crossed (when
+//! time jumps over more than a day of them, the last day's), so the flags never depend on
+//! how often the machine moved the clock.
 //!
 //! Reset state: index 0, NMI enabled, A=0x26 (32.768 kHz time base, 1024 Hz periodic rate),
 //! B=0x02 (24-hour, BCD, no interrupts), C=0, D=0x80 (valid RAM and time).
@@ -28,6 +29,7 @@ pub const RTC_IRQ: u8 = 8;
 pub const DEFAULT_START_UNIX_SECONDS: i64 = 1_767_225_600;
 
 const NS_PER_S: u64 = 1_000_000_000;
+const SECONDS_PER_DAY: i64 = 86_400;
 /// The time base.
 const TIME_BASE_HZ: u64 = 32_768;
 /// UIP is set this long before the update.
@@ -165,8 +167,12 @@ impl Rtc {
 
     /// The current date and time.
     pub fn now_datetime(&self) -> DateTime {
-        self.frozen
-            .unwrap_or_else(|| DateTime::from_unix(self.offset.saturating_add(Self::whole_seconds(self.now))))
+        self.frozen.unwrap_or_else(|| self.datetime_at(Self::whole_seconds(self.now)))
+    }
+
+    /// The running clock's date and time at whole second `second` of virtual time.
+    fn datetime_at(&self, second: i64) -> DateTime {
+        DateTime::from_unix(self.offset.saturating_add(second))
     }
 
     /// The periodic interrupt period in 32.768 kHz cycles (Register A RS3-RS0), if enabled.
@@ -192,11 +198,14 @@ impl Rtc {
         {
             self.status_c |= C_PF;
         }
-        let crossed = Self::whole_seconds(now) > Self::whole_seconds(self.now);
+        let (from, to) = (Self::whole_seconds(self.now), Self::whole_seconds(now));
         self.now = now;
-        if crossed && self.reg_b() & B_SET == 0 {
+        if to > from && self.reg_b() & B_SET == 0 {
             self.status_c |= C_UF;
-            if self.alarm_matches() {
+            // Every second crossed is compared (one day of them at most: the alarm fields
+            // repeat daily), so moving time in several steps sets the same flags as one.
+            let first = from.max(to - SECONDS_PER_DAY) + 1;
+            if (first..=to).any(|second| self.alarm_matches(self.datetime_at(second))) {
                 self.status_c |= C_AF;
             }
         }
@@ -224,14 +233,15 @@ impl Rtc {
         }
     }
 
-    fn alarm_matches(&self) -> bool {
+    /// Whether the alarm registers match time `t`.
+    fn alarm_matches(&self, t: DateTime) -> bool {
         let reg = |i: u8| self.ram[usize::from(i)];
         let pairs = [
             (idx::SECONDS_ALARM, idx::SECONDS),
             (idx::MINUTES_ALARM, idx::MINUTES),
             (idx::HOURS_ALARM, idx::HOURS),
         ];
-        pairs.iter().all(|&(a, t)| reg(a) >= DONT_CARE || reg(a) == self.time_register(t))
+        pairs.iter().all(|&(a, i)| reg(a) >= DONT_CARE || reg(a) == self.time_register_of(t, i))
     }
 
     fn encode(&self, v: u8) -> u8 {
@@ -244,7 +254,11 @@ impl Rtc {
 
     /// A time register (0x00, 0x02, 0x04, 0x06-0x09, 0x32) in the current format.
     fn time_register(&self, i: u8) -> u8 {
-        let t = self.now_datetime();
+        self.time_register_of(self.now_datetime(), i)
+    }
+
+    /// Time register `i` of time `t` in the current format.
+    fn time_register_of(&self, t: DateTime, i: u8) -> u8 {
         let year = t.year.rem_euclid(10_000);
         match i {
             idx::SECONDS => self.encode(t.second),

@@ -1,22 +1,20 @@
 //! [`Machine::run_until`]: run until one of several conditions holds, deterministically.
 //!
 //! The machine checks the conditions after every piece of a vCPU's turn. A piece ends at
-//! every port or MMIO write, at HLT, at the vCPU's APIC timer deadline and at the end of the
-//! quantum. So the stop for [`Until::Serial`] (the OUT that sent the text's last byte),
-//! [`Until::PortWrite`] and [`Until::Halt`] comes right after the write or HLT, before any
-//! vCPU runs another instruction; for [`Until::Exception`] and [`Until::Interrupt`] it comes
-//! at the end of the piece in which the event was delivered (the handler has run up to its
-//! first port/MMIO write or HLT, or to the end of the quantum); [`Until::Steps`] stops at
-//! exactly that step count. Where the machine stops depends only on the guest and the
-//! schedule, never on the host.
+//! every device write (port, MMIO, local APIC MSR), at HLT, at the next device deadline (the
+//! vCPU's APIC timer, the PIT, the RTC) and at the end of the quantum (see the
+//! [machine's documentation](super)). So the stop for [`Until::Serial`] (the OUT that sent the
+//! text's last byte), [`Until::PortWrite`] and [`Until::Halt`] comes right after the write or
+//! HLT, before any vCPU runs another instruction; for [`Until::Exception`] and
+//! [`Until::Interrupt`] it comes at the end of the piece in which the event was delivered (the
+//! handler has run up to its first device write or HLT, the next device deadline or the end
+//! of the quantum); [`Until::Steps`] stops at exactly that step count. Where the machine stops
+//! depends only on the guest and the schedule, never on the host.
 //!
-//! A stopped machine keeps its place in the schedule, as a budget stop does: a later `run`
-//! or `run_until` goes on as if the machine had never stopped. The conditions never change
-//! how the pieces are cut, with one exception: [`Until::Steps`] may end a piece early, as
-//! the `max_instructions` budget does. A vCPU notices a PIT, RTC or COM1 interrupt at the
-//! start of a piece or at its next port access, so a run split there can take such an
-//! interrupt a few instructions earlier than the uninterrupted run (the same holds for a
-//! budget stop and a snapshot taken there).
+//! A stopped machine keeps its place in the schedule, as a budget stop does, and where it
+//! stopped changes nothing that follows: interrupts arrive at instruction boundaries that
+//! depend only on virtual time and the guest, so a later `run` or `run_until` (or a snapshot
+//! taken at the stop and restored) goes on exactly as the uninterrupted run would.
 
 use super::{Machine, Record};
 use crate::devices::pc_bus::PcBus;
@@ -149,11 +147,10 @@ impl Machine {
     /// The stop is deterministic (see the [module documentation](self) for exactly where it
     /// comes): the same machine and conditions stop at the same step, with the same state,
     /// every time. The machine keeps its place: calling [`Machine::run`] or `run_until`
-    /// again goes on as an uninterrupted run would (see the [module documentation](self) for
-    /// the one exception, [`Until::Steps`]). The `max_instructions` budget still applies
-    /// ([`Stop::Ended`] with [`Outcome::BudgetExhausted`]). Conditions about exceptions and
-    /// interrupts turn the CPU's event records on for the call; records the machine's own
-    /// `trace` setting would not have kept are dropped.
+    /// again goes on exactly as an uninterrupted run would. The `max_instructions` budget
+    /// still applies ([`Stop::Ended`] with [`Outcome::BudgetExhausted`]). Conditions about
+    /// exceptions and interrupts turn the CPU's event records on for the call; records the
+    /// machine's own `trace` setting would not have kept are dropped.
     ///
     /// ```
     /// use hvbench::machine::{Stop, Until};

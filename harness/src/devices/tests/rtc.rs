@@ -149,3 +149,28 @@ fn index_bit_7_masks_nmi_and_cmos_ram_keeps_bytes() {
     assert!(!b.rtc().nmi_disabled());
     assert_eq!(inb(&mut b, 0x71), 0xA5);
 }
+
+#[test]
+fn alarm_flag_does_not_depend_on_how_time_moved() {
+    // The alarm (second 5, any minute, any hour) without AIE: no deadline, so the clock may
+    // move to 7 s in one step or several; AF must be set either way (the data sheet compares
+    // at every update cycle, one per second).
+    let alarm_at_5 = |b: &mut PcBus| {
+        set_cmos(b, 0x01, 0x05);
+        set_cmos(b, 0x03, 0xC0);
+        set_cmos(b, 0x05, 0xFF);
+        set_cmos(b, 0x0A, 0x20);
+        set_cmos(b, 0x0B, 0x02); // 24-hour BCD, no interrupts
+    };
+    let mut once = bus();
+    alarm_at_5(&mut once);
+    assert_eq!(once.device_deadline(), None, "no interrupt enabled: no deadline");
+    once.set_time(7_500_000_000);
+    let mut steps = bus();
+    alarm_at_5(&mut steps);
+    for t in [1_200_000_000, 4_999_999_999, 5_000_000_000, 7_500_000_000] {
+        steps.set_time(t);
+    }
+    assert_eq!(cmos(&mut once, 0x0C), 0x20 | 0x10, "AF and UF after one jump over second 5");
+    assert_eq!(cmos(&mut steps, 0x0C), 0x20 | 0x10, "AF and UF after several steps");
+}
