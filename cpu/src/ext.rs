@@ -122,6 +122,19 @@ pub enum Intercept {
         /// Instruction length.
         len: u8,
     },
+    /// An instruction that a VM-execution control of its own may turn into a VM exit or #UD
+    /// (SDM Vol. 3C 26.1.3, 26.3): WBINVD, RDRAND, RDSEED, PAUSE, MONITOR, MWAIT, INVPCID,
+    /// RDPID, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR. Asked after the checks that have
+    /// priority over VM exits (#UD, CPL, CR4.UMIP, mode; 26.1.1) and before any operand is
+    /// read; the extension takes what it reports from the decoded instruction. (INVPCID is
+    /// asked before its CPL check: "enable INVPCID" = 0 makes it #UD, which comes first.)
+    Insn {
+        /// The decoded instruction (decoded at IP 0).
+        insn: Instruction,
+    },
+    /// MONITOR completed without a VM exit: the address-range monitoring hardware is armed
+    /// (the MWAIT exit qualification reports it, SDM 28.2.1).
+    MonitorArmed,
     /// INS or OUTS (after the IOPL / TSS-bitmap check, before any memory access).
     StringIo {
         /// Instruction length.

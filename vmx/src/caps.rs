@@ -13,12 +13,13 @@
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
 //! Both profiles also offer: virtual NMIs and NMI-window exiting, the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
-//! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, and INS/OUTS
-//! exit information (IA32_VMX_BASIC bit 54).
+//! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, MWAIT, MONITOR
+//! and PAUSE exiting (not PAUSE-loop exiting), descriptor-table, WBINVD, RDRAND and RDSEED
+//! exiting, "enable INVPCID", and INS/OUTS exit information (IA32_VMX_BASIC bit 54).
 //!
 //! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
 //! shadowing, PML, #VE (so no EPTP-index field), VM functions other than EPTP switching (and
-//! none in `no-ept`), descriptor-table / PAUSE / MWAIT / MONITOR / RDPMC / WBINVD exiting, TSC scaling,
+//! none in `no-ept`), PAUSE-loop / RDPMC exiting, TSC scaling,
 //! SMM dual-monitor treatment, Intel PT in VMX.
 
 use crate::controls::{EntryCtls, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
@@ -125,7 +126,7 @@ pub mod default1 {
 impl Profile {
     /// The `default` profile: EPT, VPID, unrestricted guest.
     pub fn default_profile() -> Self {
-        let proc2 = ProcCtls2::ENABLE_EPT | ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID | ProcCtls2::UNRESTRICTED_GUEST | ProcCtls2::ENABLE_VMFUNC;
+        let proc2 = ProcCtls2::ENABLE_EPT | ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID | ProcCtls2::UNRESTRICTED_GUEST | ProcCtls2::ENABLE_VMFUNC | COMMON2;
         // EPT_VPID_CAP bits: 0 execute-only, 6 4-level, 7 5-level, 8 UC, 14 WB, 16 2-MByte,
         // 17 1-GByte, 20 INVEPT, 21 A/D, 22 advanced EPT-violation information, 25/26
         // single-/all-context INVEPT, 32 INVVPID, 40-43 the four INVVPID types (SDM A.10).
@@ -136,7 +137,7 @@ impl Profile {
     /// The `no-ept` profile: VPID but no EPT, no unrestricted guest, no VMWRITE to read-only
     /// fields.
     pub fn no_ept() -> Self {
-        Self::build("no-ept", ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID, VPID_CAPS, false)
+        Self::build("no-ept", ProcCtls2::ENABLE_RDTSCP | ProcCtls2::ENABLE_VPID | COMMON2, VPID_CAPS, false)
     }
 
     /// The profile called `name`.
@@ -168,6 +169,9 @@ impl Profile {
             | ProcCtls::USE_IO_BITMAPS
             | ProcCtls::MONITOR_TRAP_FLAG
             | ProcCtls::USE_MSR_BITMAPS
+            | ProcCtls::MWAIT_EXITING
+            | ProcCtls::MONITOR_EXITING
+            | ProcCtls::PAUSE_EXITING
             | ProcCtls::ACTIVATE_SECONDARY_CONTROLS;
         let exit = ExitCtls::SAVE_DEBUG_CONTROLS
             | ExitCtls::HOST_ADDRESS_SPACE_SIZE
@@ -293,6 +297,10 @@ impl Profile {
         512 * (((self.misc >> 25) & 7) as u32 + 1)
     }
 }
+
+/// Secondary controls of every profile: descriptor-table, WBINVD, RDRAND and RDSEED exiting,
+/// enable INVPCID.
+const COMMON2: ProcCtls2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING.union(ProcCtls2::WBINVD_EXITING).union(ProcCtls2::RDRAND_EXITING).union(ProcCtls2::RDSEED_EXITING).union(ProcCtls2::ENABLE_INVPCID);
 
 /// IA32_VMX_VMFUNC (SDM A.11): bit 0, EPTP switching (VM function 0), the only one offered.
 pub const VMFUNC_EPTP_SWITCHING: u64 = 1;

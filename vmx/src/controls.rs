@@ -36,6 +36,8 @@ bitflags! {
         const HLT_EXITING = 1 << 7;
         /// Bit 9: INVLPG exits.
         const INVLPG_EXITING = 1 << 9;
+        /// Bit 10: MWAIT exits (exit reason 36; qualification bit 0 = monitor armed).
+        const MWAIT_EXITING = 1 << 10;
         /// Bit 12: RDTSC/RDTSCP exit.
         const RDTSC_EXITING = 1 << 12;
         /// Bit 15: MOV to CR3 exits unless the value is a CR3-target value.
@@ -62,6 +64,10 @@ bitflags! {
         const MONITOR_TRAP_FLAG = 1 << 27;
         /// Bit 28: the MSR bitmaps decide which RDMSR/WRMSR exit.
         const USE_MSR_BITMAPS = 1 << 28;
+        /// Bit 29: MONITOR exits (exit reason 39).
+        const MONITOR_EXITING = 1 << 29;
+        /// Bit 30: PAUSE exits (exit reason 40).
+        const PAUSE_EXITING = 1 << 30;
         /// Bit 31: the secondary controls are used.
         const ACTIVATE_SECONDARY_CONTROLS = 1 << 31;
     }
@@ -75,14 +81,26 @@ bitflags! {
         const VIRTUALIZE_APIC_ACCESSES = 1 << 0;
         /// Bit 1: enable EPT.
         const ENABLE_EPT = 1 << 1;
-        /// Bit 3: enable RDTSCP (else RDTSCP is #UD in the guest).
+        /// Bit 2: descriptor-table exiting (LGDT/LIDT/SGDT/SIDT exit with reason 46,
+        /// LLDT/LTR/SLDT/STR with reason 47).
+        const DESCRIPTOR_TABLE_EXITING = 1 << 2;
+        /// Bit 3: enable RDTSCP (else RDTSCP and RDPID are #UD in the guest).
         const ENABLE_RDTSCP = 1 << 3;
         /// Bit 5: enable VPID.
         const ENABLE_VPID = 1 << 5;
+        /// Bit 6: WBINVD exits (exit reason 54).
+        const WBINVD_EXITING = 1 << 6;
         /// Bit 7: unrestricted guest (CR0.PE/PG may be 0; requires EPT).
         const UNRESTRICTED_GUEST = 1 << 7;
+        /// Bit 11: RDRAND exits (exit reason 57).
+        const RDRAND_EXITING = 1 << 11;
+        /// Bit 12: enable INVPCID (else INVPCID is #UD in the guest; with "INVLPG exiting" it
+        /// exits with reason 58).
+        const ENABLE_INVPCID = 1 << 12;
         /// Bit 13: enable VM functions (VMFUNC; else #UD).
         const ENABLE_VMFUNC = 1 << 13;
+        /// Bit 16: RDSEED exits (exit reason 61).
+        const RDSEED_EXITING = 1 << 16;
     }
 }
 

@@ -75,8 +75,18 @@ pub mod reason {
     pub const INVALID_GUEST_STATE: u32 = 33;
     /// VM-entry failure due to MSR loading.
     pub const MSR_LOADING: u32 = 34;
+    /// MWAIT.
+    pub const MWAIT: u32 = 36;
     /// Monitor trap flag.
     pub const MONITOR_TRAP_FLAG: u32 = 37;
+    /// MONITOR.
+    pub const MONITOR: u32 = 39;
+    /// PAUSE.
+    pub const PAUSE: u32 = 40;
+    /// Access to GDTR or IDTR (LGDT, LIDT, SGDT, SIDT).
+    pub const GDTR_IDTR: u32 = 46;
+    /// Access to LDTR or TR (LLDT, LTR, SLDT, STR).
+    pub const LDTR_TR: u32 = 47;
     /// EPT violation.
     pub const EPT_VIOLATION: u32 = 48;
     /// EPT misconfiguration.
@@ -89,10 +99,18 @@ pub mod reason {
     pub const PREEMPTION_TIMER: u32 = 52;
     /// INVVPID.
     pub const INVVPID: u32 = 53;
+    /// WBINVD (or WBNOINVD).
+    pub const WBINVD: u32 = 54;
     /// XSETBV.
     pub const XSETBV: u32 = 55;
+    /// RDRAND.
+    pub const RDRAND: u32 = 57;
+    /// INVPCID.
+    pub const INVPCID: u32 = 58;
     /// VMFUNC.
     pub const VMFUNC: u32 = 59;
+    /// RDSEED.
+    pub const RDSEED: u32 = 61;
     /// Bit 31 of the exit-reason field: VM-entry failure.
     pub const ENTRY_FAILURE: u32 = 1 << 31;
 }

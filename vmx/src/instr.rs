@@ -238,7 +238,7 @@ fn vmptrld(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-fn gpr_num(r: Register) -> u32 {
+pub(crate) fn gpr_num(r: Register) -> u32 {
     (r.full_register() as u32).wrapping_sub(Register::RAX as u32) & 0xf
 }
 
@@ -437,7 +437,7 @@ fn instruction_exit(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<
     let mut q = 0u64;
     if has_mem {
         info |= mem_info(x, i);
-        q = displacement(i);
+        q = displacement(x, i);
     }
     match i.mnemonic() {
         Mnemonic::Vmread | Mnemonic::Vmwrite => {
@@ -457,7 +457,7 @@ fn instruction_exit(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<
 }
 
 /// Address size bits 9:7 (0 16-bit, 1 32-bit, 2 64-bit).
-fn addr_size_bits(x: &Exec<'_>, i: &Instruction) -> u32 {
+pub(crate) fn addr_size_bits(x: &Exec<'_>, i: &Instruction) -> u32 {
     let size = [i.memory_base(), i.memory_index()]
         .iter()
         .find(|r| **r != Register::None)
@@ -472,7 +472,7 @@ fn addr_size_bits(x: &Exec<'_>, i: &Instruction) -> u32 {
 
 /// Scaling, address size, segment, index and base of a memory operand (bits 27:0 of the
 /// instruction-information formats that have them).
-fn mem_info(x: &Exec<'_>, i: &Instruction) -> u32 {
+pub(crate) fn mem_info(x: &Exec<'_>, i: &Instruction) -> u32 {
     let scale = match i.memory_index_scale() {
         2 => 1,
         4 => 2,
@@ -488,13 +488,15 @@ fn mem_info(x: &Exec<'_>, i: &Instruction) -> u32 {
 }
 
 /// The memory operand's displacement, sign-extended (the exit qualification of VMX
-/// instructions with a memory operand, SDM 28.2.1).
-fn displacement(i: &Instruction) -> u64 {
+/// instructions, INVPCID and the descriptor-table instructions with a memory operand, SDM
+/// 28.2.1); for RIP-relative addressing the sum of the displacement and the RIP of the next
+/// instruction (28.2.1), truncated to 32 bits with a 32-bit address size.
+pub(crate) fn displacement(x: &Exec<'_>, i: &Instruction) -> u64 {
     let d = i.memory_displacement64();
     if i.is_ip_rel_memory_operand() {
-        // Decoded at IP 0: iced reports the target relative to 0; the encoded displacement is
-        // relative to the next instruction.
-        return d.wrapping_sub(i.len() as u64);
+        // Decoded at IP 0: iced reports next-instruction offset + displacement.
+        let ea = x.cpu.state.rip.wrapping_add(d);
+        return if i.memory_base() == Register::EIP { ea & 0xffff_ffff } else { ea };
     }
     d
 }

@@ -73,6 +73,11 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             }
             Ok(0)
         }
+        Intercept::Insn { insn } => crate::insn_exit::intercept(vmx, x, &insn),
+        Intercept::MonitorArmed => {
+            crate::insn_exit::monitor_armed(vmx);
+            Ok(0)
+        }
         Intercept::Invd { len } => exit(vmx, x, insn(reason::INVD, 0, len)),
         Intercept::Xsetbv { len } => exit(vmx, x, insn(reason::XSETBV, 0, len)),
         Intercept::Clts { len } => {

@@ -31,6 +31,7 @@ pub mod entry;
 pub mod exit;
 pub mod fields;
 pub mod instr;
+mod insn_exit;
 mod intercept;
 mod msr_list;
 pub mod snapshot;
@@ -103,6 +104,9 @@ pub(crate) struct Ctx {
     /// VMX-preemption timer: the value of `Cpu::cycles >> rate` at which it reaches zero (SDM
     /// 26.5.1 "VMX-Preemption Timer").
     pub timer_deadline: Option<u64>,
+    /// A guest MONITOR armed the address-range monitoring hardware (cleared by VM entry, VM
+    /// exits, SDM 28.5.6, and a guest MWAIT); the MWAIT exit qualification reports it.
+    pub monitor_armed: bool,
 }
 
 impl Vmx {

@@ -72,6 +72,9 @@ pub struct CtxState {
     pub eptp_list: u64,
     /// VMX-preemption timer deadline (`Cpu::cycles >> rate`).
     pub timer_deadline: Option<u64>,
+    /// The guest armed the address-range monitoring hardware.
+    #[serde(default)]
+    pub monitor_armed: bool,
 }
 
 impl From<&Ctx> for CtxState {
@@ -100,6 +103,7 @@ impl From<&Ctx> for CtxState {
             vmfunc,
             eptp_list,
             timer_deadline,
+            monitor_armed,
         } = *c;
         Self {
             vmcs: vmcs.0,
@@ -116,6 +120,7 @@ impl From<&Ctx> for CtxState {
             vmfunc,
             eptp_list,
             timer_deadline,
+            monitor_armed,
         }
     }
 }
@@ -147,6 +152,7 @@ impl From<&CtxState> for Ctx {
             vmfunc: c.vmfunc,
             eptp_list: c.eptp_list,
             timer_deadline: c.timer_deadline,
+            monitor_armed: c.monitor_armed,
         }
     }
 }
@@ -258,6 +264,7 @@ mod tests {
             vmfunc: 1,
             eptp_list: 0x40_0000,
             timer_deadline: Some(u64::MAX >> 5),
+            monitor_armed: true,
         });
         v
     }

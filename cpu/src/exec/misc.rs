@@ -57,6 +57,9 @@ fn invpcid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if x.cpu.state.mode() == Mode::Virtual8086 {
         return Err(Exception::ud().into());
     }
+    // VMX non-root: "enable INVPCID" = 0 is #UD (before the CPL check); INVLPG exiting exits
+    // after it (SDM Vol. 3C 26.1.1, 26.1.3, 26.3); the extension checks CPL for that order.
+    super::system::vmx_insn(x, i)?;
     x.require_cpl0()?;
     let typ = x.reg(i.op0_register());
     let (seg, off) = x.mem_operand(i);
@@ -108,6 +111,7 @@ impl Exec<'_> {
 
 /// RDRAND/RDSEED r16/r32/r64: a value and CF=1; OF, SF, ZF, AF, PF cleared.
 fn rdrand(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    super::system::vmx_insn(x, i)?;
     let v = x.next_random();
     x.set_reg(i.op0_register(), v);
     x.set_flags(flags::STATUS, flags::CF);
@@ -116,6 +120,8 @@ fn rdrand(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 /// RDPID r32/r64: IA32_TSC_AUX (r64 in 64-bit mode, zero-extended).
 fn rdpid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    // VMX non-root: #UD unless "enable RDTSCP" (SDM Vol. 3C 26.3).
+    super::system::vmx_insn(x, i)?;
     let v = x.cpu.state.msr.tsc_aux & 0xffff_ffff;
     x.set_reg(i.op0_register(), v);
     Ok(())
@@ -179,6 +185,7 @@ fn monitor_privilege(x: &Exec<'_>) -> Result<()> {
 /// tracked since MWAIT never waits.
 fn monitor(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     monitor_privilege(x)?;
+    super::system::vmx_insn(x, i)?;
     if x.cpu.state.gpr[1] & 0xffff_ffff != 0 {
         return Err(Exception::gp0().into());
     }
@@ -190,13 +197,17 @@ fn monitor(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     };
     let la = x.linear(seg, off, 1, false)?;
     x.translate(la, AccessKind::Read)?;
+    if x.cpu.vmx_non_root {
+        x.intercept(crate::ext::Intercept::MonitorArmed, 0)?;
+    }
     Ok(())
 }
 
 /// MWAIT: ECX bit 0 (treat interrupts as break events) is the only extension (CPUID.5:ECX);
 /// other ECX bits → #GP(0). Returns at once (see the module documentation).
-fn mwait(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+fn mwait(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     monitor_privilege(x)?;
+    super::system::vmx_insn(x, i)?;
     if x.cpu.state.gpr[1] & 0xffff_fffe != 0 {
         return Err(Exception::gp0().into());
     }

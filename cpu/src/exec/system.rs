@@ -41,9 +41,10 @@ pub(super) fn handler(i: &Instruction) -> Option<Handler> {
         Mnemonic::Wrmsr => wrmsr,
         Mnemonic::Rdtsc => rdtsc,
         Mnemonic::Rdtscp => rdtscp,
-        Mnemonic::Wbinvd => privileged_nop,
+        Mnemonic::Wbinvd => wbinvd,
         Mnemonic::Invd => invd,
-        Mnemonic::Lfence | Mnemonic::Sfence | Mnemonic::Mfence | Mnemonic::Pause => |_, _| Ok(()),
+        Mnemonic::Lfence | Mnemonic::Sfence | Mnemonic::Mfence => |_, _| Ok(()),
+        Mnemonic::Pause => pause,
         Mnemonic::Int => int_n,
         Mnemonic::Int3 => int3,
         Mnemonic::Into => into,
@@ -124,8 +125,24 @@ fn hlt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-fn privileged_nop(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
-    x.require_cpl0()
+/// WBINVD: no caches to write back; in VMX non-root operation "WBINVD exiting" may turn it into
+/// a VM exit after the CPL check (SDM Vol. 3C 26.1.1, 26.1.3).
+fn wbinvd(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    x.require_cpl0()?;
+    vmx_insn(x, i)
+}
+
+/// PAUSE: a hint; "PAUSE exiting" may turn it into a VM exit (SDM Vol. 3C 26.1.3).
+fn pause(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    vmx_insn(x, i)
+}
+
+/// In VMX non-root operation, offers `i` to the extension ([`Intercept::Insn`]).
+pub(super) fn vmx_insn(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if x.cpu.vmx_non_root {
+        x.intercept(Intercept::Insn { insn: *i }, 0)?;
+    }
+    Ok(())
 }
 
 /// INVD: no caches to invalidate; exits unconditionally in VMX non-root operation (SDM Vol. 3C
@@ -141,6 +158,7 @@ fn invd(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 /// LGDT/LIDT m16&32 / m16&64: a 24-bit base with a 16-bit operand size outside 64-bit mode.
 fn lgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     x.require_cpl0()?;
+    vmx_insn(x, i)?;
     let (seg, off) = x.mem_operand(i);
     let limit = x.read_mem(seg, off, 2)? as u16;
     let long = x.cpu.state.mode() == Mode::Long64;
@@ -162,6 +180,7 @@ fn lgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 fn sgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     umip_check(x)?;
+    vmx_insn(x, i)?;
     let t = if i.mnemonic() == Mnemonic::Sgdt { x.cpu.state.gdtr } else { x.cpu.state.idtr };
     let (seg, off) = x.mem_operand(i);
     let long = x.cpu.state.mode() == Mode::Long64;
@@ -221,6 +240,7 @@ fn system_descriptor(x: &mut Exec<'_>, sel: u16, want: &[u32]) -> Result<(crate:
 fn lldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     protected_only(x)?;
     x.require_cpl0()?;
+    vmx_insn(x, i)?;
     let sel = x.read_op(i, 0)? as u16;
     if sel & 0xfffc == 0 {
         x.cpu.state.ldtr = crate::segment::Segment { selector: sel, base: 0, limit: 0, attr: attr::UNUSABLE };
@@ -235,6 +255,7 @@ fn lldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 fn ltr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     protected_only(x)?;
     x.require_cpl0()?;
+    vmx_insn(x, i)?;
     let sel = x.read_op(i, 0)? as u16;
     if sel & 0xfffc == 0 {
         return Err(Exception::gp0().into());
@@ -252,6 +273,7 @@ fn ltr(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 fn sldt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     protected_only(x)?;
     umip_check(x)?;
+    vmx_insn(x, i)?;
     let sel = if i.mnemonic() == Mnemonic::Sldt { x.cpu.state.ldtr.selector } else { x.cpu.state.tr.selector };
     // A register destination gets the zero-extended selector at the operand size.
     x.write_op(i, 0, sel as u64)

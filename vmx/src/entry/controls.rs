@@ -105,8 +105,12 @@ pub(crate) fn entry(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields) -> 
     if info & intr::VALID != 0 {
         let kind = (info >> intr::TYPE_SHIFT) & 7;
         let vector = info & intr::VECTOR;
-        if kind == 1 || kind == intr::OTHER {
+        let mtf = p.proc.may1 & ProcCtls::MONITOR_TRAP_FLAG.bits() != 0;
+        if kind == 1 || (kind == intr::OTHER && !mtf) {
             return Err(fail(Controls, "ctl.entry.intr_type", "VM-entry interruption type 1 is reserved, and 7 (other event) needs \"monitor trap flag\" support; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
+        }
+        if kind == intr::OTHER && vector != 0 {
+            return Err(fail(Controls, "ctl.entry.other_vector", "interruption type other event requires vector 0 (pending MTF VM exit); SDM 27.2.1.3 Checks on VM-Entry Control Fields"));
         }
         if kind == intr::NMI && vector != 2 {
             return Err(fail(Controls, "ctl.entry.nmi_vector", "interruption type NMI requires vector 2; SDM 27.2.1.3 Checks on VM-Entry Control Fields"));

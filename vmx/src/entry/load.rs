@@ -92,6 +92,13 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         vmx.init_latched = false;
         vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0));
     }
+    // 27.6.2 / 27.7.2: injection type 7 (other event), vector 0, is a pending MTF VM exit: it
+    // happens before the first guest instruction, whatever the "monitor trap flag" control,
+    // below INIT in priority and above the VMX-preemption timer and external events (26.2).
+    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
+    if vmx.ctx.is_some() && info & intr::VALID != 0 && (info >> intr::TYPE_SHIFT) & 7 == intr::OTHER {
+        vmx.vm_exit(x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0));
+    }
     EntryOutcome::Entered
 }
 
@@ -145,6 +152,7 @@ fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
         eptp_list: v.read(x, enc::EPTP_LIST_ADDRESS),
         mtf_base: 0,
         timer_deadline: None,
+        monitor_armed: false,
     }
 }
 
@@ -332,6 +340,10 @@ fn inject(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
     let kind = (info >> intr::TYPE_SHIFT) & 7;
     let code = (info & intr::ERROR_CODE != 0).then(|| v.read(x, enc::ENTRY_EXCEPTION_ERROR_CODE) as u32);
     let len = v.read(x, enc::ENTRY_INSTRUCTION_LENGTH);
+    if kind == intr::OTHER {
+        // A pending MTF VM exit: nothing is delivered (see `load`).
+        return;
+    }
     let rip = x.cpu.state.rip;
     x.cpu.state.activity = Activity::Active;
     let (ek, ret) = match kind {
