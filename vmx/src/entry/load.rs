@@ -81,9 +81,20 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
     let vpid = ctx.vpid;
     let rip = x.cpu.state.rip;
     x.cpu.emit(|| Event::VmEntry { launch, rip, vpid });
-    let vectoring = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32 & intr::VALID != 0;
+    // 27.7: an entry is vectoring if it injects an event of types 0 and 2-6; type 7 (other
+    // event, vector 0) injects a pending MTF VM exit instead (27.6.2).
+    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
+    let pending_mtf = info & intr::VALID != 0 && (info >> intr::TYPE_SHIFT) & 7 == intr::OTHER;
+    let vectoring = info & intr::VALID != 0 && !pending_mtf;
     inject(vmx, x, v);
-    if !vectoring && vmx.ctx.is_some() {
+    if pending_mtf {
+        // The MTF VM exit has priority over debug traps (26.5.2): debug exceptions pending
+        // from the guest-state field stay pending and the exit saves them (28.3.4).
+        let field = v.read(x, enc::GUEST_PENDING_DEBUG_EXCEPTIONS);
+        if field & (0xf | 1 << 12 | 1 << 14) != 0 {
+            x.cpu.set_pending_debug(field & (0xf | 1 << 14));
+        }
+    } else if !vectoring && vmx.ctx.is_some() {
         pending_debug(vmx, x, v);
     }
     // An INIT latched in VMX root operation is no longer blocked in a guest that is not
@@ -92,11 +103,10 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         vmx.init_latched = false;
         vmx.vm_exit(x, ExitInfo::new(reason::INIT, 0));
     }
-    // 27.6.2 / 27.7.2: injection type 7 (other event), vector 0, is a pending MTF VM exit: it
-    // happens before the first guest instruction, whatever the "monitor trap flag" control,
-    // below INIT in priority and above the VMX-preemption timer and external events (26.2).
-    let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
-    if vmx.ctx.is_some() && info & intr::VALID != 0 && (info >> intr::TYPE_SHIFT) & 7 == intr::OTHER {
+    // 27.6.2: the pending MTF VM exit happens on the boundary after VM entry, before the first
+    // guest instruction, whatever the "monitor trap flag" control; below INIT in priority and
+    // above the VMX-preemption timer and external events (26.5.2).
+    if pending_mtf && vmx.ctx.is_some() {
         vmx.vm_exit(x, ExitInfo::new(reason::MONITOR_TRAP_FLAG, 0));
     }
     EntryOutcome::Entered

@@ -259,6 +259,17 @@ pub static CASES: &[Case] = &[
         &[fld(enc::GUEST_RIP, GUEST_RIP), fld(enc::EXIT_QUALIFICATION, 0), masked(enc::ENTRY_INTERRUPTION_INFO, 1 << 31, 0), masked(enc::IDT_VECTORING_INFO, 1 << 31, 0)],
     ),
     case(
+        "pending_mtf_injection_keeps_pending_debug_exceptions",
+        "A pending MTF VM exit injected with a pending single-step trap (pending debug exceptions BS, guest RFLAGS.TF = 1): the entry is not vectoring (27.7), the MTF VM exit has priority over debug traps (26.5.2), so it comes first (reason 37) and saves the trap as still pending (BS in the pending-debug-exceptions field, 28.3.4)",
+        launch(|f| {
+            set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0700);
+            set(f, enc::GUEST_RFLAGS, 2 | 1 << 8);
+            set(f, enc::GUEST_PENDING_DEBUG_EXCEPTIONS, 1 << 14);
+        }, hlt),
+        exit(reason::MONITOR_TRAP_FLAG),
+        &[fld(enc::GUEST_RIP, GUEST_RIP), masked(enc::GUEST_PENDING_DEBUG_EXCEPTIONS, 0xf | 1 << 12 | 1 << 14, 1 << 14)],
+    ),
+    case(
         "other_event_with_vector_1_fails",
         "VM-entry interruption type 7 (other event) requires vector 0 (27.2.1.3): 80000701H makes VMLAUNCH fail with VMfailValid(7)",
         launch(|f| set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0701), hlt),
