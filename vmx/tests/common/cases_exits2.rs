@@ -185,6 +185,18 @@ pub static CASES: &[Case] = &[
         &[fld(enc::EXIT_QUALIFICATION, 0x40), fld(enc::EXIT_INSTRUCTION_LENGTH, 4), masked(enc::EXIT_INSTRUCTION_INFO, LT_MEM_NO_INDEX_MASK, DS_A64 | 1 << 22 | 3 << 23)],
     ),
     case(
+        "sgdt_rip_relative_qualification_is_the_address",
+        "SGDT [RIP+0] with \"descriptor-table exiting\": for RIP-relative addressing the qualification is the displacement plus the RIP of the next instruction (28.2.1), here GUEST_RIP + 7; length 7 (0F 01 05 00 00 00 00); information: address size 64-bit, DS, no index, no base (bits 22 and 27), identity 0 (SGDT)",
+        launch(|f| sec_or(f, DESCRIPTOR_TABLE_EXITING), |a| {
+            let mut next = a.create_label();
+            a.sgdt(ptr(next))?;
+            a.set_label(&mut next)?;
+            a.hlt()
+        }),
+        exit(reason::GDTR_IDTR),
+        &[fld(enc::EXIT_QUALIFICATION, GUEST_RIP + 7), fld(enc::EXIT_INSTRUCTION_LENGTH, 7), masked(enc::EXIT_INSTRUCTION_INFO, 7 << 7 | 7 << 15 | 1 << 22 | 1 << 27 | 3 << 28, DS_A64 | 1 << 22 | 1 << 27)],
+    ),
+    case(
         "sgdt_runs_without_exiting",
         "SGDT with \"descriptor-table exiting\" = 0 runs in the guest; the HLT after it exits",
         launch(nothing, |a| {
