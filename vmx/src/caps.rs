@@ -339,6 +339,13 @@ mod tests {
             if p.has2(ProcCtls2::ENABLE_VMFUNC) {
                 assert!(p.has2(ProcCtls2::ENABLE_EPT));
             }
+            // The instruction-exiting controls and "enable INVPCID" in every profile; PAUSE-loop
+            // exiting (secondary bit 10) is not implemented, so never offered.
+            let p2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING | ProcCtls2::WBINVD_EXITING | ProcCtls2::RDRAND_EXITING | ProcCtls2::RDSEED_EXITING | ProcCtls2::ENABLE_INVPCID;
+            assert!(p.has2(p2), "{}", p.name);
+            assert_eq!(p.proc2.may1 & (1 << 10), 0);
+            let p1 = (ProcCtls::MWAIT_EXITING | ProcCtls::MONITOR_EXITING | ProcCtls::PAUSE_EXITING).bits();
+            assert_eq!(p.read(msr::TRUE_PROCBASED).unwrap() >> 32 & p1 as u64, p1 as u64);
             let basic = p.basic();
             assert_eq!(basic & (1 << 31), 0, "revision id bit 31 is 0");
             assert_eq!((basic >> 32) & 0x1fff, 4096);

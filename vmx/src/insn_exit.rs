@@ -6,9 +6,9 @@
 //! "enable INVPCID", RDPID is #UD unless "enable RDTSCP").
 //!
 //! Exit information: qualification per 28.2.1 (MWAIT: bit 0 = the monitoring hardware was
-//! armed; INVPCID and the descriptor-table instructions: the memory operand's displacement, 0
-//! for a register operand; all others 0); instruction length (28.2.4); instruction
-//! information per 28.2.5 (tables "Format of the VM-Exit Instruction-Information Field as Used
+//! armed; WBINVD 0, WBNOINVD 1; INVPCID and the descriptor-table instructions: the memory
+//! operand's displacement, 0 for a register operand; all others 0); instruction length
+//! (28.2.4); instruction information per 28.2.5 (tables "Format of the VM-Exit Instruction-Information Field as Used
 //! for INVEPT, INVPCID, and INVVPID", "... for LIDT, LGDT, SIDT, or SGDT", "... for LLDT, LTR,
 //! SLDT, and STR", "... for RDRAND, RDSEED, TPAUSE, and UMWAIT").
 //!
@@ -29,7 +29,8 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Res
     let (p, p2) = (c.proc, c.proc2);
     let len = i.len() as u32;
     let info = match i.mnemonic() {
-        Mnemonic::Wbinvd | Mnemonic::Wbnoinvd if p2.contains(ProcCtls2::WBINVD_EXITING) => ExitInfo::new(reason::WBINVD, 0),
+        // Qualification 0 for WBINVD, 1 for WBNOINVD (28.2.1).
+        Mnemonic::Wbinvd | Mnemonic::Wbnoinvd if p2.contains(ProcCtls2::WBINVD_EXITING) => ExitInfo::new(reason::WBINVD, (i.mnemonic() == Mnemonic::Wbnoinvd) as u64),
         Mnemonic::Rdrand if p2.contains(ProcCtls2::RDRAND_EXITING) => ExitInfo { instruction_info: rdrand_info(i), ..ExitInfo::new(reason::RDRAND, 0) },
         Mnemonic::Rdseed if p2.contains(ProcCtls2::RDSEED_EXITING) => ExitInfo { instruction_info: rdrand_info(i), ..ExitInfo::new(reason::RDSEED, 0) },
         Mnemonic::Pause if p.contains(ProcCtls::PAUSE_EXITING) => ExitInfo::new(reason::PAUSE, 0),

@@ -6,7 +6,8 @@
 //! (28.2.1 "Basic VM-Exit Information": tables "Exit Qualification for Control-Register
 //! Accesses", "Exit Qualification for MOV DR", "Exit Qualification for Task Switches" and "Exit
 //! Qualification for I/O Instructions"; 28.2.5 for the INS/OUTS instruction information;
-//! 29.3.3 for EPT).
+//! 29.3.3 for EPT). The instructions with an exiting control of their own (WBINVD, RDRAND,
+//! MONITOR, descriptor-table instructions, ...) are in `insn_exit.rs`.
 
 use crate::controls::{intr, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
 use crate::exit::{idt_vectoring_of, reason, ExitInfo};
