@@ -20,6 +20,9 @@ mod cases_exits;
 #[path = "../../vmx/tests/common/cases_events.rs"]
 mod cases_events;
 
+#[path = "../../vmx/tests/common/cases_fixes.rs"]
+mod cases_fixes;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 

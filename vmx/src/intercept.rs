@@ -210,6 +210,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
         Intercept::Ept { fault, gla, during_delivery } => {
             let idt = if during_delivery { idt_vectoring_of(x) } else { None };
             let mut e = ept_exit(fault, gla, idt);
+            if idt.is_some() {
+                e.instruction_len = crate::exit::idt_vectoring_len(x);
+            }
             // 28.2.1, table "Exit Qualification for EPT Violations": bit 12 "NMI unblocking
             // due to IRET" (an access of an IRET that removed NMI blocking, not during event
             // delivery).

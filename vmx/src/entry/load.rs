@@ -351,6 +351,11 @@ fn inject(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
     if let Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) = x.cpu.deferred.take() {
         let mut e = crate::intercept::ept_exit(fault, gla, Some((info & !intr::NMI_UNBLOCKING, code)));
         e.idt_vectoring = Some((info, code));
+        // 28.2.5: for an injected software interrupt or (privileged) software exception, the
+        // VM-exit instruction length is the VM-entry instruction length.
+        if matches!(kind, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION) {
+            e.instruction_len = len as u32;
+        }
         vmx.vm_exit(x, e);
     } else if let Some(hvbench_cpu::ext::Intercept::TripleFault) = x.cpu.deferred.take() {
         vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0));

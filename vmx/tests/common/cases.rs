@@ -351,7 +351,7 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
 
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs` and `cases_events.rs`.
 pub fn all() -> impl Iterator<Item = &'static Case> {
-    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES)
+    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES).chain(super::cases_fixes::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module

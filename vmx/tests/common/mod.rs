@@ -24,6 +24,7 @@ macro_rules! vmx_test {
 pub mod cases;
 pub mod cases_events;
 pub mod cases_exits;
+pub mod cases_fixes;
 pub mod layout;
 
 pub use layout::*;

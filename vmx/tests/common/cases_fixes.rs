@@ -1,0 +1,112 @@
+//! Shared conformance cases for fixes found by an audit (SDM 325462-084US):
+//! - IDT-vectoring information (Vol. 3C 28.2.4 "Information for VM Exits During Event
+//!   Delivery"): the type of the event being delivered (0 external interrupt, 3 hardware
+//!   exception, 4 software interrupt, 5 privileged software exception, 6 software exception),
+//!   the error-code bit and the IDT-vectoring error code, for EPT violations on the guest IDT
+//!   and for exception-bitmap exits during delivery;
+//! - #DB exception exits: the exit qualification in DR6 format (28.2.1, table "Exit
+//!   Qualification for Debug Exceptions");
+//! - the VMCS link pointer checks (27.3.1.5).
+//!
+//! The guest IDT of the EPT cases is at guest-physical 4000_0000H, which the guest's identity
+//! paging maps and whose EPT PDPT entry (1 GByte, entry 1) the case clears: reading a gate is
+//! an EPT violation (a read of a not-present guest-physical page, of a linear address: 28.2.1
+//! qualification bits 0, 7 and 8).
+
+#![allow(dead_code)]
+
+use super::cases::*;
+use super::layout::*;
+use hvbench_vmx::exit::reason;
+use hvbench_vmx::fields::enc;
+use iced_x86::code_asm::*;
+
+const fn masked(field: u32, mask: u64, value: u64) -> FieldCheck {
+    FieldCheck { field, mask, value }
+}
+
+/// The guest IDT of the EPT cases (a GByte the EPT does not map).
+pub const FAR_IDT: u64 = 0x4000_0000;
+/// Clearing EPT PDPT entry 1 (guest-physical 4000_0000H-7FFF_FFFFH not present).
+pub const UNMAP_GB1: &[Poke] = &[poke(EPT_PML4 + 0x1000 + 8, 8, 0)];
+/// EPT-violation qualification of a read of a not-present page by a linear access (28.2.1).
+const EPT_READ_LINEAR: u64 = 1 | 1 << 7 | 1 << 8;
+
+fn far_idt(f: &mut Vec<(u32, u64)>) {
+    set(f, enc::GUEST_IDTR_BASE, FAR_IDT);
+    set(f, enc::GUEST_IDTR_LIMIT, 0xfff);
+}
+
+/// An EPT-violation case: the guest IDT is at [`FAR_IDT`], unmapped by the EPT.
+const fn ept_idt(name: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, checks: &'static [FieldCheck]) -> Case {
+    Case { pokes: UNMAP_GB1, ..case(name, doc, launch(fields, guest), exit(reason::EPT_VIOLATION), checks) }
+}
+
+pub static CASES: &[Case] = &[
+    // ---- IDT-vectoring information (28.2.4) ----
+    ept_idt(
+        "idtv_int_n_ept_violation_on_idt",
+        "INT 21H (CD 21) reads its gate from an IDT page the EPT does not map: EPT violation (reason 48) during the delivery of a software interrupt: IDT-vectoring information vector 21H, type 4, valid (28.2.4); guest-physical address = the gate (4000_0210H); RIP at the INT",
+        far_idt,
+        |a| a.db(&[0xcd, 0x21]),
+        &[
+            fld(enc::IDT_VECTORING_INFO, 0x8000_0421),
+            fld(enc::GUEST_PHYSICAL_ADDRESS, FAR_IDT + 0x210),
+            masked(enc::EXIT_QUALIFICATION, EPT_QUAL_COMMON, EPT_READ_LINEAR),
+            fld(enc::GUEST_RIP, GUEST_RIP),
+        ],
+    ),
+    ept_idt(
+        "idtv_int3_ept_violation_on_idt",
+        "INT3 (CC) with exception-bitmap bit 3 clear reads its gate from an EPT-unmapped IDT page: EPT violation during the delivery of a software exception: IDT-vectoring information vector 3, type 6, valid (28.2.4)",
+        far_idt,
+        |a| a.int3(),
+        &[fld(enc::IDT_VECTORING_INFO, 0x8000_0603), fld(enc::GUEST_PHYSICAL_ADDRESS, FAR_IDT + 0x30), fld(enc::GUEST_RIP, GUEST_RIP)],
+    ),
+    ept_idt(
+        "idtv_ud_ept_violation_on_idt",
+        "UD2: the #UD's gate is on an EPT-unmapped IDT page: EPT violation during the delivery of a hardware exception: IDT-vectoring information vector 6, type 3, no error code, valid (28.2.4)",
+        far_idt,
+        |a| a.ud2(),
+        &[fld(enc::IDT_VECTORING_INFO, 0x8000_0306), fld(enc::GUEST_PHYSICAL_ADDRESS, FAR_IDT + 0x60), fld(enc::GUEST_RIP, GUEST_RIP)],
+    ),
+    ept_idt(
+        "idtv_gp_ept_violation_on_idt_has_error_code",
+        "A load from the non-canonical address 8000_0000_0000_0000H is #GP(0), whose gate is on an EPT-unmapped IDT page: IDT-vectoring information vector 13, type 3, bit 11 (error code) set, valid; IDT-vectoring error code 0 (28.2.4)",
+        far_idt,
+        |a| {
+            a.mov(rax, 0x8000_0000_0000_0000u64)?;
+            a.mov(rax, qword_ptr(rax))
+        },
+        &[fld(enc::IDT_VECTORING_INFO, 0x8000_0b0d), fld(enc::IDT_VECTORING_ERROR_CODE, 0), fld(enc::GUEST_PHYSICAL_ADDRESS, FAR_IDT + 0xd0), fld(enc::GUEST_RIP, GUEST_RIP + 10)],
+    ),
+    Case {
+        pokes: UNMAP_GB1,
+        ..case(
+            "idtv_injected_external_interrupt_ept_violation",
+            "VM entry injects external interrupt 30H (27.6) whose gate is on an EPT-unmapped IDT page: the EPT violation reports the injected event as IDT-vectoring information, type 0 (external interrupt), vector 30H, valid (28.2.4, which applies to events injected by VM entry); RIP = GUEST_RIP",
+            launch(
+                |f| {
+                    far_idt(f);
+                    set(f, enc::GUEST_RFLAGS, 0x202);
+                    set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0030);
+                },
+                hlt,
+            ),
+            exit(reason::EPT_VIOLATION),
+            &[fld(enc::IDT_VECTORING_INFO, 0x8000_0030), fld(enc::GUEST_PHYSICAL_ADDRESS, FAR_IDT + 0x300), fld(enc::GUEST_RIP, GUEST_RIP)],
+        )
+    },
+    case(
+        "idtv_int_n_gp_beyond_idt_limit_exits",
+        "INT 21H with IDT limit 1FFH (32 gates): #GP(21H*8+2 = 10AH) during the delivery; exception-bitmap bit 13 makes it a VM exit (reason 0, interruption information 8000_0B0DH, error code 10AH) with the INT n as IDT-vectoring information: vector 21H, type 4, no error code, valid (28.2.2, 28.2.4)",
+        launch(|f| set(f, enc::EXCEPTION_BITMAP, 1 << 13), |a| a.db(&[0xcd, 0x21])),
+        exit(reason::EXCEPTION_NMI),
+        &[
+            fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0b0d),
+            fld(enc::EXIT_INTERRUPTION_ERROR_CODE, 0x10a),
+            fld(enc::IDT_VECTORING_INFO, 0x8000_0421),
+            fld(enc::GUEST_RIP, GUEST_RIP),
+        ],
+    ),
+];
