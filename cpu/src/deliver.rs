@@ -77,6 +77,17 @@ impl Exec<'_> {
         if let Some(cr2) = e.cr2() {
             self.cpu.state.cr2 = cr2;
         }
+        if let Some(bits) = e.dr6()
+            && bits != 0
+        {
+            // #DB: DR6 receives its causes; general detect (BD) clears DR7.GD on entering the
+            // handler (SDM Vol. 3A 18.2.3, 18.2.4). Not done when the #DB exits (above).
+            self.cpu.state.dr[6] |= bits;
+            if bits & 1 << 13 != 0 {
+                self.cpu.state.dr[7] &= !(1 << 13);
+                self.cpu.refresh_debug();
+            }
+        }
         let rip = self.cpu.state.rip;
         let retired = self.cpu.retired;
         self.cpu.recent_exceptions.push(e.vector, e.error_code(), rip, retired);

@@ -165,8 +165,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             if x.cpu.iret_unblocked_nmi && idt.is_none() {
                 info |= intr::NMI_UNBLOCKING;
             }
-            // 28.2.1: #PF: the faulting linear address; #DB: DR6-style bits (none tracked yet).
-            let q = e.cr2().unwrap_or(0);
+            // 28.2.1: #PF: the faulting linear address; #DB: table "Exit Qualification for
+            // Debug Exceptions", B3-B0 (3:0), BD (13), BS (14) in DR6 format.
+            let q = e.cr2().or(e.dr6().map(|b| b & (0xf | 1 << 13 | 1 << 14))).unwrap_or(0);
             let ei = ExitInfo {
                 interruption: Some((info, e.error_code())),
                 idt_vectoring: idt,

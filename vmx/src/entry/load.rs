@@ -301,8 +301,7 @@ fn pending_debug(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
         return;
     }
     x.cpu.state.activity = Activity::Active;
-    x.cpu.state.dr[6] |= bits;
-    x.deliver_exception(hvbench_cpu::Exception::db());
+    x.deliver_exception(hvbench_cpu::Exception::db_with(bits));
     deferred_exit(vmx, x, Some((1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID, None)));
 }
 

@@ -109,4 +109,60 @@ pub static CASES: &[Case] = &[
             fld(enc::GUEST_RIP, GUEST_RIP),
         ],
     ),
+    // ---- #DB exits: the exit qualification in DR6 format (28.2.1) ----
+    Case {
+        mem: &[MemCheck { addr: SCRATCH, size: 8, value: 0 }],
+        ..case(
+            "db_single_step_exit_qualification_bs",
+            "RFLAGS.TF = 1, exception-bitmap bit 1: the single-step trap after the NOP exits (reason 0, #DB type 3: 8000_0301H) with qualification BS (bit 14, 28.2.1 table \"Exit Qualification for Debug Exceptions\"); RIP after the NOP; the #DB does not update DR6 (28.1), so the host reads DR6 B3-B0/BD/BS clear",
+            launch_then(|f| {
+                set(f, enc::GUEST_RFLAGS, 0x102);
+                set(f, enc::EXCEPTION_BITMAP, 1 << 1);
+            }, |a| {
+                a.nop()?;
+                a.hlt()
+            }, dr6_to_scratch),
+            exit(reason::EXCEPTION_NMI),
+            &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1 << 14), fld(enc::GUEST_RIP, GUEST_RIP + 1)],
+        )
+    },
+    case(
+        "db_code_breakpoint_exit_qualification_b0",
+        "DR7.L0 = 1 with an instruction breakpoint (DR0) on the guest's third instruction, exception-bitmap bit 1: the fault-class #DB exits with qualification B0 (bit 0, 28.2.1); RIP at the breakpoint",
+        launch(|f| {
+            or(f, enc::ENTRY_CONTROLS, 1 << 2);
+            set(f, enc::GUEST_DR7, 0x401);
+            set(f, enc::EXCEPTION_BITMAP, 1 << 1);
+        }, |a| {
+            a.mov(rax, GUEST_RIP + 13)?;
+            a.mov(dr0, rax)?;
+            a.nop()?;
+            a.hlt()
+        }),
+        exit(reason::EXCEPTION_NMI),
+        &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1), fld(enc::GUEST_RIP, GUEST_RIP + 13)],
+    ),
+    case(
+        "db_general_detect_exit_qualification_bd",
+        "DR7.GD = 1, exception-bitmap bit 1: MOV RAX, DR0 is a fault-class #DB that exits with qualification BD (bit 13, 28.2.1); the #DB does not clear DR7.GD (28.1), so the saved guest DR7 (\"save debug controls\") still has it; RIP at the MOV",
+        launch(|f| {
+            or(f, enc::ENTRY_CONTROLS, 1 << 2);
+            or(f, enc::EXIT_CONTROLS, 1 << 2);
+            set(f, enc::GUEST_DR7, 0x2400);
+            set(f, enc::EXCEPTION_BITMAP, 1 << 1);
+        }, |a| {
+            a.mov(rax, dr0)?;
+            a.hlt()
+        }),
+        exit(reason::EXCEPTION_NMI),
+        &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1 << 13), fld(enc::GUEST_RIP, GUEST_RIP), fld(enc::GUEST_DR7, 0x2400)],
+    ),
 ];
+
+/// At HOST_RIP: SCRATCH = DR6 & (B3-B0 | BD | BS).
+fn dr6_to_scratch(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(rax, dr6)?;
+    a.and(eax, 0x600f)?;
+    a.mov(rbx, SCRATCH)?;
+    a.mov(qword_ptr(rbx), rax)
+}
