@@ -224,7 +224,11 @@ impl Vmx {
             // Without VPID, VM entries and exits invalidate VPID-0 linear mappings (SDM 29.4.3.3).
             x.cpu.flush_tlb(Some(0));
         }
-        let detail = info.detail.to_string();
+        // A VM-entry failure's explanation with its values is in last_failure (entry/load.rs).
+        let detail = match &self.last_failure {
+            Some(s) if info.reason & reason::ENTRY_FAILURE != 0 => s.clone(),
+            _ => info.detail.to_string(),
+        };
         let reason_v = info.reason;
         let q = info.qualification;
         let len = info.instruction_len;

@@ -324,13 +324,13 @@ fn vmlaunch(vmx: &mut Vmx, x: &mut Exec<'_>, launch: bool) -> Result<()> {
             Err(Fault::Diverted)
         }
         EntryOutcome::FailValid(n, e) => {
-            fail(vmx, x, mnemonic, n, e.message);
-            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VMfailValid({n}): {}", e.message));
+            fail(vmx, x, mnemonic, n, &e.to_string());
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VMfailValid({n}): {e}"));
             Ok(())
         }
         // The host resumes at host RIP: the instruction's work is done.
         EntryOutcome::Failed(e) => {
-            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VM-entry failure: {}", e.message));
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VM-entry failure: {e}"));
             Err(Fault::Diverted)
         }
     }
