@@ -400,7 +400,7 @@ fn invvpid(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let la = (desc >> 64) as u64;
     match kind {
         InvvpidType::IndividualAddress if vpid == 0 => return bad(vmx, x, "individual-address INVVPID with VPID 0".into()),
-        InvvpidType::IndividualAddress if !crate::entry::canonical(la) => {
+        InvvpidType::IndividualAddress if !crate::entry::canonical(la, false) => {
             return bad(vmx, x, format!("individual-address INVVPID with non-canonical address {la:#x}"));
         }
         InvvpidType::SingleContext | InvvpidType::SingleContextRetainingGlobals if vpid == 0 => {

@@ -23,7 +23,8 @@ pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> C
     if !fits(v.read(x, enc::HOST_CR3), x.cpu.config.maxphyaddr) {
         return Err(fail(Host, "host.cr3.width", "host CR3 bits beyond MAXPHYADDR must be 0; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP").with(format!("host CR3 = {:#x} (MAXPHYADDR = {})", v.read(x, enc::HOST_CR3), x.cpu.config.maxphyaddr)));
     }
-    if !canonical(v.read(x, enc::HOST_SYSENTER_ESP)) || !canonical(v.read(x, enc::HOST_SYSENTER_EIP)) {
+    let la57 = cr4_v & cr4::LA57 != 0;
+    if !canonical(v.read(x, enc::HOST_SYSENTER_ESP), la57) || !canonical(v.read(x, enc::HOST_SYSENTER_EIP), la57) {
         return Err(fail(Host, "host.sysenter.canonical", "host IA32_SYSENTER_ESP and IA32_SYSENTER_EIP must be canonical; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP").with(format!("host IA32_SYSENTER_ESP = {:#x}, IA32_SYSENTER_EIP = {:#x}", v.read(x, enc::HOST_SYSENTER_ESP), v.read(x, enc::HOST_SYSENTER_EIP))));
     }
     let exit = ExitCtls::from_bits_retain(f.exit);
@@ -61,8 +62,9 @@ pub(crate) fn segments(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check {
     if !host64 && v.read(x, enc::HOST_SS_SELECTOR) == 0 {
         return Err(fail(Host, "host.ss.null", "host SS selector must not be 0000H when \"host address-space size\"=0; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers").with("host SS selector = 0000H, \"host address-space size\" = 0".to_string()));
     }
+    let la57 = v.read(x, enc::HOST_CR4) & cr4::LA57 != 0;
     for e in [enc::HOST_FS_BASE, enc::HOST_GS_BASE, enc::HOST_GDTR_BASE, enc::HOST_IDTR_BASE, enc::HOST_TR_BASE] {
-        if !canonical(v.read(x, e)) {
+        if !canonical(v.read(x, e), la57) {
             return Err(fail(Host, "host.base.canonical", "host FS, GS, GDTR, IDTR and TR base addresses must be canonical; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers").with(format!("{} = {:#x}", host_base_name(e), v.read(x, e))));
         }
     }
@@ -86,7 +88,7 @@ pub(crate) fn address_space(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check
         if hcr4 & cr4::PAE == 0 {
             return Err(fail(Host, "host.cr4.pae", "\"host address-space size\"=1 requires host CR4.PAE=1; SDM 27.2.4 Checks Related to Address-Space Size").with(format!("host CR4 = {hcr4:#x} (PAE = 0)")));
         }
-        if !canonical(rip) {
+        if !canonical(rip, hcr4 & cr4::LA57 != 0) {
             return Err(fail(Host, "host.rip.canonical", "\"host address-space size\"=1 requires a canonical host RIP; SDM 27.2.4 Checks Related to Address-Space Size").with(format!("host RIP = {rip:#x}")));
         }
     } else {

@@ -105,10 +105,14 @@ pub(crate) fn allowed_values(name: &str, v: u32, must1: u32, may1: u32) -> Strin
 /// The check result type.
 pub type Check = Result<(), EntryError>;
 
-/// Whether `v` is canonical for 48-bit linear addresses (hvbench checks VM-entry addresses
-/// against the 4-level width; with LA57 the guest's width is larger).
-pub(crate) fn canonical(v: u64) -> bool {
-    ((v << 16) as i64 >> 16) as u64 == v
+/// Whether `v` is canonical: bits 63:47 identical (4-level paging), or with `la57` bits 63:56
+/// identical (5-level paging). The VM-entry checks take the width from CR4.LA57 in the CR4
+/// field of the area checked: the host CR4 field for the host-state checks (27.2.2-27.2.4),
+/// the guest CR4 field for the guest-state checks (27.3.1.1-27.3.1.4); hvbench's CR4 accepts
+/// LA57, so its linear-address width is 57 bits when LA57 = 1.
+pub(crate) fn canonical(v: u64, la57: bool) -> bool {
+    let shift = if la57 { 7 } else { 16 };
+    ((v << shift) as i64 >> shift) as u64 == v
 }
 
 /// Whether every byte of a PAT value is a valid memory type (0, 1, 4, 5, 6, 7).
