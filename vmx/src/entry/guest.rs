@@ -299,9 +299,33 @@ pub(crate) fn non_register(x: &mut Exec<'_>, v: Vmcs, p: &Profile, g: &GuestStat
             return Err(fail(Guest(0), "guest.pending_debug.bs", "with blocking by STI or MOV SS, or activity state HLT, pending debug exception BS (bit 14) must be 1 iff RFLAGS.TF=1 and IA32_DEBUGCTL.BTF=0; SDM 27.3.1.5 Checks on Guest Non-Register State").with(format!("guest pending debug exceptions = {pending:#x} (BS = {}), RFLAGS = {:#x} (TF = {}), IA32_DEBUGCTL.BTF = {}, interruptibility state = {st:#x}, activity state = {activity}", (pending >> 14) & 1, g.rflags, (g.rflags & hvbench_cpu::flags::TF != 0) as u8, (v.read(x, enc::GUEST_DEBUGCTL) >> 1) & 1)));
         }
     }
-    if v.read(x, enc::VMCS_LINK_POINTER) != u64::MAX {
-        // VMCS shadowing is not offered, so only FFFFFFFF_FFFFFFFFH passes; qualification 4.
-        return Err(fail(Guest(4), "guest.vmcs_link_pointer", "VMCS link pointer must be FFFFFFFF_FFFFFFFFH (VMCS shadowing is not offered); SDM 27.3.1.5 Checks on Guest Non-Register State"));
+    vmcs_link_pointer(x, v)
+}
+
+/// 27.3.1.5, VMCS link pointer (failures have exit qualification 4, 27.8): a value other than
+/// FFFFFFFF_FFFFFFFFH must be 4-KByte aligned, within MAXPHYADDR, not the current-VMCS pointer
+/// (outside SMM; "entry to SMM" is refused earlier), and the 4 bytes it points to must hold
+/// the VMCS revision identifier in bits 30:0 and in bit 31 the value of the "VMCS shadowing"
+/// control (0: hvbench does not offer VMCS shadowing).
+fn vmcs_link_pointer(x: &mut Exec<'_>, v: Vmcs) -> Check {
+    let link = v.read(x, enc::VMCS_LINK_POINTER);
+    if link == u64::MAX {
+        return Ok(());
+    }
+    let maxphy = x.cpu.config.maxphyaddr;
+    if link & 0xfff != 0 || !fits(link, maxphy) {
+        return Err(fail(Guest(4), "guest.vmcs_link_pointer", "a VMCS link pointer other than FFFFFFFF_FFFFFFFFH must be 4-KByte aligned (bits 11:0 = 0) and within MAXPHYADDR; SDM 27.3.1.5 Checks on Guest Non-Register State")
+            .with(format!("VMCS link pointer = {link:#x} (MAXPHYADDR = {maxphy})")));
+    }
+    if link == v.0 {
+        return Err(fail(Guest(4), "guest.vmcs_link_pointer.current", "the VMCS link pointer must not be the current-VMCS pointer (outside SMM); SDM 27.3.1.5 Checks on Guest Non-Register State")
+            .with(format!("VMCS link pointer = current-VMCS pointer = {link:#x}")));
+    }
+    let head = x.read_phys(hvbench_mmu::PhysAddr(link), 4) as u32;
+    let want = crate::caps::VMCS_REVISION;
+    if head != want {
+        return Err(fail(Guest(4), "guest.vmcs_link_pointer.revision", "the VMCS the link pointer references must hold the VMCS revision identifier in bits 30:0 and the \"VMCS shadowing\" control (0) in bit 31; SDM 27.3.1.5 Checks on Guest Non-Register State")
+            .with(format!("VMCS link pointer = {link:#x}, revision identifier there = {:#x}, shadow-VMCS indicator = {}; should be {want:#x} with indicator 0", head & 0x7fff_ffff, head >> 31)));
     }
     Ok(())
 }

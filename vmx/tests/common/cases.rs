@@ -739,7 +739,7 @@ pub static CASES: &[Case] = &[
         why: "VMCS link pointer",
         ..case(
             "entry_vmcs_link_pointer",
-            "VMCS link pointer != FFFFFFFF_FFFFFFFFH without VMCS shadowing (27.3.1.5): reason 33, qualification 4 (27.8)",
+            "VMCS link pointer 1000H: the 4 bytes there (the GDT's null descriptor, 0) are not the VMCS revision identifier (27.3.1.5): reason 33, qualification 4 (27.8)",
             launch(|f| set(f, enc::VMCS_LINK_POINTER, 0x1000), hlt),
             entry_fail(reason::INVALID_GUEST_STATE),
             &[fld(enc::EXIT_QUALIFICATION, 4)],

@@ -25,6 +25,8 @@ const fn masked(field: u32, mask: u64, value: u64) -> FieldCheck {
     FieldCheck { field, mask, value }
 }
 
+/// The page the VMCS-link-pointer cases point to.
+pub const LINK_VMCS: u64 = 0x30_3000;
 /// The guest IDT of the EPT cases (a GByte the EPT does not map).
 pub const FAR_IDT: u64 = 0x4000_0000;
 /// Clearing EPT PDPT entry 1 (guest-physical 4000_0000H-7FFF_FFFFH not present).
@@ -157,6 +159,60 @@ pub static CASES: &[Case] = &[
         exit(reason::EXCEPTION_NMI),
         &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1 << 13), fld(enc::GUEST_RIP, GUEST_RIP), fld(enc::GUEST_DR7, 0x2400)],
     ),
+    // ---- VMCS link pointer (27.3.1.5; failures: reason 33, qualification 4, 27.8) ----
+    Case {
+        pokes: &[Poke { addr: LINK_VMCS, size: 4, value: 0, rev: true }],
+        ..case(
+            "link_pointer_to_a_vmcs_passes",
+            "VMCS link pointer = a 4-KByte aligned page whose first 4 bytes are the VMCS revision identifier with bit 31 (shadow-VMCS indicator) = 0 = \"VMCS shadowing\": the checks of 27.3.1.5 pass; the guest's HLT exits",
+            launch(|f| set(f, enc::VMCS_LINK_POINTER, LINK_VMCS), hlt),
+            exit(reason::HLT),
+            &[],
+        )
+    },
+    Case {
+        pokes: &[Poke { addr: LINK_VMCS, size: 4, value: 0, rev: true }],
+        why: "4-KByte aligned",
+        ..case(
+            "link_pointer_misaligned_fails",
+            "VMCS link pointer with bits 11:0 != 0 (27.3.1.5): reason 33, qualification 4",
+            launch(|f| set(f, enc::VMCS_LINK_POINTER, LINK_VMCS + 8), hlt),
+            entry_fail(reason::INVALID_GUEST_STATE),
+            &[fld(enc::EXIT_QUALIFICATION, 4)],
+        )
+    },
+    Case {
+        why: "MAXPHYADDR",
+        ..case(
+            "link_pointer_beyond_maxphyaddr_fails",
+            "VMCS link pointer 2^52 (beyond any MAXPHYADDR, 27.3.1.5): reason 33, qualification 4",
+            launch(|f| set(f, enc::VMCS_LINK_POINTER, 1 << 52), hlt),
+            entry_fail(reason::INVALID_GUEST_STATE),
+            &[fld(enc::EXIT_QUALIFICATION, 4)],
+        )
+    },
+    Case {
+        pokes: &[Poke { addr: LINK_VMCS, size: 4, value: 0x8000_0000, rev: true }],
+        why: "shadow-VMCS indicator = 1",
+        ..case(
+            "link_pointer_shadow_indicator_fails",
+            "The referenced VMCS has the revision identifier but bit 31 (shadow-VMCS indicator) = 1 while \"VMCS shadowing\" = 0 (27.3.1.5): reason 33, qualification 4",
+            launch(|f| set(f, enc::VMCS_LINK_POINTER, LINK_VMCS), hlt),
+            entry_fail(reason::INVALID_GUEST_STATE),
+            &[fld(enc::EXIT_QUALIFICATION, 4)],
+        )
+    },
+    Case {
+        why: "current-VMCS pointer",
+        bochs: Some("Bochs 2.7 does not check the VMCS link pointer against the current-VMCS pointer"),
+        ..case(
+            "link_pointer_to_the_current_vmcs_fails",
+            "VMCS link pointer = the current-VMCS pointer, outside SMM (27.3.1.5): reason 33, qualification 4",
+            launch(|f| set(f, enc::VMCS_LINK_POINTER, VMCS_REGION), hlt),
+            entry_fail(reason::INVALID_GUEST_STATE),
+            &[fld(enc::EXIT_QUALIFICATION, 4)],
+        )
+    },
 ];
 
 /// At HOST_RIP: SCRATCH = DR6 & (B3-B0 | BD | BS).
