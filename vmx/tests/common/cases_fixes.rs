@@ -116,16 +116,18 @@ pub static CASES: &[Case] = &[
         mem: &[MemCheck { addr: SCRATCH, size: 8, value: 0 }],
         ..case(
             "db_single_step_exit_qualification_bs",
-            "RFLAGS.TF = 1, exception-bitmap bit 1: the single-step trap after the NOP exits (reason 0, #DB type 3: 8000_0301H) with qualification BS (bit 14, 28.2.1 table \"Exit Qualification for Debug Exceptions\"); RIP after the NOP; the #DB does not update DR6 (28.1), so the host reads DR6 B3-B0/BD/BS clear",
-            launch_then(|f| {
-                set(f, enc::GUEST_RFLAGS, 0x102);
-                set(f, enc::EXCEPTION_BITMAP, 1 << 1);
-            }, |a| {
-                a.nop()?;
+            "The guest clears DR6, sets RFLAGS.TF with POPFQ; exception-bitmap bit 1: the single-step trap after the NOP that follows the POPFQ exits (reason 0, #DB type 3: 8000_0301H) with qualification BS (bit 14, 28.2.1 table \"Exit Qualification for Debug Exceptions\"); RIP at the HLT after the NOP (GUEST_RIP + 16); the #DB does not update DR6 (28.1), so the host reads DR6 B3-B0/BD/BS clear",
+            launch_then(|f| set(f, enc::EXCEPTION_BITMAP, 1 << 1), |a| {
+                a.xor(eax, eax)?; // 2 bytes
+                a.mov(dr6, rax)?; // 3
+                a.pushfq()?; // 1
+                a.or(qword_ptr(rsp), 0x100)?; // 8
+                a.popfq()?; // 1
+                a.nop()?; // 1
                 a.hlt()
             }, dr6_to_scratch),
             exit(reason::EXCEPTION_NMI),
-            &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1 << 14), fld(enc::GUEST_RIP, GUEST_RIP + 1)],
+            &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0301), fld(enc::EXIT_QUALIFICATION, 1 << 14), fld(enc::GUEST_RIP, GUEST_RIP + 16)],
         )
     },
     case(
