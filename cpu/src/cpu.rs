@@ -88,6 +88,8 @@ pub struct Cpu {
     pub(crate) stop: Option<StopReason>,
     /// The vector of the exception being delivered, for double-fault detection.
     pub(crate) delivering: Option<Exception>,
+    /// How `delivering` is being delivered (kind, and instruction length for software events).
+    pub(crate) delivering_kind: (crate::deliver::EventKind, u8),
     pub(crate) rng_state: u64,
     /// Debug state that makes [`Exec::step`] take its slow path (see `debug.rs`).
     pub(crate) debug: crate::debug::DebugArm,
@@ -180,6 +182,7 @@ impl Cpu {
             poll_events: true,
             stop: None,
             delivering: None,
+            delivering_kind: (crate::deliver::EventKind::Exception, 0),
             rng_state,
             debug: crate::debug::DebugArm::default(),
             reported: BTreeSet::new(),
@@ -305,6 +308,13 @@ impl Cpu {
     /// The exception being delivered, if an event delivery is under way.
     pub fn delivering(&self) -> Option<Exception> {
         self.delivering
+    }
+
+    /// The kind of the event [`Self::delivering`] returns, and for a software interrupt or
+    /// (privileged) software exception the length of its instruction (the VM-entry
+    /// instruction length for an injected one).
+    pub fn delivering_kind(&self) -> (crate::deliver::EventKind, u8) {
+        self.delivering_kind
     }
 
     /// Recomputes the paging context after CR0, CR3, CR4 or EFER changed.

@@ -120,10 +120,9 @@ impl Exec<'_> {
         hits
     }
 
-    /// Delivers #DB with `bits` added to DR6.
+    /// Delivers #DB with `bits` added to DR6 (by the delivery, unless the #DB exits).
     fn debug_exception(&mut self, bits: u64) {
-        self.cpu.state.dr[6] |= bits;
-        self.deliver_exception(Exception::db());
+        self.deliver_exception(Exception::db_with(bits));
     }
 
     /// One instruction when breakpoints are armed or TF/RF is set (instead of a block).

@@ -45,7 +45,11 @@ impl Exec<'_> {
     /// Delivers exception `e` raised by the instruction at RIP, applying the double-fault
     /// rules of SDM Table 6-5 when it arises while delivering another exception.
     pub fn deliver_exception(&mut self, mut e: Exception) {
-        if let Some(first) = self.cpu.delivering {
+        // Only a hardware exception counts as the first event of Table 6-5: a fault while
+        // delivering INT n, INT3, INTO, INT1 or an external interrupt is delivered as itself.
+        if let Some(first) = self.cpu.delivering
+            && self.cpu.delivering_kind.0 == EventKind::Exception
+        {
             let df = match (first.class(), e.class()) {
                 (Class::DoubleFault, _) => {
                     self.triple_fault(e.vector);
@@ -68,9 +72,21 @@ impl Exec<'_> {
         }
         self.cpu.iret_unblocked_nmi = false;
         self.cpu.delivering = Some(e);
+        self.cpu.delivering_kind = (EventKind::Exception, 0);
         self.count_delivery();
         if let Some(cr2) = e.cr2() {
             self.cpu.state.cr2 = cr2;
+        }
+        if let Some(bits) = e.dr6()
+            && bits != 0
+        {
+            // #DB: DR6 receives its causes; general detect (BD) clears DR7.GD on entering the
+            // handler (SDM Vol. 3A 18.2.3, 18.2.4). Not done when the #DB exits (above).
+            self.cpu.state.dr[6] |= bits;
+            if bits & 1 << 13 != 0 {
+                self.cpu.state.dr[7] &= !(1 << 13);
+                self.cpu.refresh_debug();
+            }
         }
         let rip = self.cpu.state.rip;
         let retired = self.cpu.retired;
@@ -111,6 +127,8 @@ impl Exec<'_> {
             Some(c) => Exception::with_code(vec, c),
             None => Exception::plain(vec),
         });
+        let len = if kind == EventKind::Exception || kind == EventKind::External { 0 } else { return_rip.wrapping_sub(rip).min(15) as u8 };
+        self.cpu.delivering_kind = (kind, len);
         self.count_delivery();
         let r = self.deliver(vec, kind, error_code, return_rip);
         self.finish_delivery(r);
@@ -121,6 +139,7 @@ impl Exec<'_> {
         let rip = self.cpu.state.rip;
         self.cpu.emit(|| Event::Interrupt { vector: vec, rip });
         self.cpu.delivering = Some(Exception::plain(vec));
+        self.cpu.delivering_kind = (EventKind::External, 0);
         self.count_delivery();
         let r = self.deliver(vec, EventKind::External, None, rip);
         self.finish_delivery(r);
@@ -132,16 +151,28 @@ impl Exec<'_> {
     /// Delivers a software interrupt from an INT-family instruction; the return address is
     /// the next instruction. Returns `Fault::Diverted` once delivered so the caller's RIP
     /// update is skipped, or the exception that delivery raised (reported against the INT).
+    ///
+    /// While it is delivered the event is marked as being delivered (with its kind and
+    /// instruction length), so that a VM exit during the delivery, or during the delivery of
+    /// an exception the delivery raised, reports it as IDT-vectoring information (SDM Vol. 3C
+    /// 28.2.4); the mark stays when an exception is returned, since the caller delivers that
+    /// exception next.
     pub fn software_interrupt(&mut self, vec: u8, kind: EventKind) -> Result<()> {
         let rip = self.cpu.state.rip;
+        let len = self.cpu.next_rip.wrapping_sub(rip).min(15) as u8;
         if self.cpu.vmx_non_root && kind == EventKind::SoftwareException {
             // INT3/INTO: the exception bitmap applies (SDM Vol. 3C 26.2).
-            let len = self.cpu.next_rip.wrapping_sub(rip) as u8;
             self.intercept(crate::ext::Intercept::Exception { e: Exception::plain(vec), software: true, len }, 0)?;
         }
         self.cpu.emit(|| Event::SoftwareInterrupt { vector: vec, rip });
         let next = self.cpu.next_rip;
-        self.deliver(vec, kind, None, next)?;
+        self.cpu.delivering = Some(Exception::plain(vec));
+        self.cpu.delivering_kind = (kind, len);
+        let r = self.deliver(vec, kind, None, next);
+        if !matches!(r, Err(Fault::Exception(_))) {
+            self.cpu.delivering = None;
+        }
+        r?;
         Err(Fault::Diverted)
     }
 

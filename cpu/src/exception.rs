@@ -82,9 +82,21 @@ impl Exception {
     pub const fn de() -> Self {
         Self::plain(vector::DE)
     }
-    /// #DB (fault or trap; DR6 is updated by the raiser).
+    /// #DB without new DR6 bits.
     pub const fn db() -> Self {
         Self::plain(vector::DB)
+    }
+    /// #DB with the DR6 bits of its causes (B3-B0, BD, BS), which its delivery sets in DR6
+    /// and a VM exit instead reports as the exit qualification (SDM Vol. 3C 28.1: a #DB that
+    /// causes a VM exit does not update DR6 or DR7.GD; 28.2.1 table "Exit Qualification for
+    /// Debug Exceptions").
+    pub const fn db_with(dr6: u64) -> Self {
+        Self { vector: vector::DB, has_code: false, code: 0, addr: dr6 }
+    }
+    /// The DR6 bits of a #DB (see [`Self::db_with`]).
+    #[inline]
+    pub const fn dr6(&self) -> Option<u64> {
+        if self.vector == vector::DB { Some(self.addr) } else { None }
     }
     /// #BP.
     pub const fn bp() -> Self {

@@ -23,6 +23,9 @@ mod cases_events;
 #[path = "../../vmx/tests/common/cases_exits2.rs"]
 mod cases_exits2;
 
+#[path = "../../vmx/tests/common/cases_fixes.rs"]
+mod cases_fixes;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 

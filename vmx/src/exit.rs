@@ -146,15 +146,41 @@ impl ExitInfo {
     }
 }
 
-/// IDT-vectoring information for the event being delivered, as far as the core knows it.
+/// IDT-vectoring information for the event being delivered (SDM 28.2.4 "Information for VM
+/// Exits During Event Delivery"): bits 7:0 the vector, bits 10:8 the type of the event being
+/// delivered (0 external interrupt, 2 NMI, 3 hardware exception, 4 software interrupt, 5
+/// privileged software exception, 6 software exception), bit 11 set for a hardware exception
+/// that delivers an error code (which is returned with it), bit 31 valid.
 pub(crate) fn idt_vectoring_of(x: &Exec<'_>) -> Option<(u32, Option<u32>)> {
+    use hvbench_cpu::deliver::EventKind;
     let e = x.cpu.delivering()?;
-    let kind = if e.vector == 2 { intr::NMI } else { intr::HARDWARE_EXCEPTION };
-    let mut info = e.vector as u32 | kind << intr::TYPE_SHIFT | intr::VALID;
-    if e.error_code().is_some() {
+    let (kind, _) = x.cpu.delivering_kind();
+    let typ = match kind {
+        EventKind::External if e.vector == 2 => intr::NMI,
+        EventKind::External => intr::EXTERNAL,
+        EventKind::Exception => intr::HARDWARE_EXCEPTION,
+        EventKind::SoftwareInterrupt => intr::SOFTWARE_INTERRUPT,
+        EventKind::PrivilegedSoftwareException => intr::PRIVILEGED_SOFTWARE_EXCEPTION,
+        EventKind::SoftwareException => intr::SOFTWARE_EXCEPTION,
+    };
+    let mut info = e.vector as u32 | typ << intr::TYPE_SHIFT | intr::VALID;
+    let code = if kind == EventKind::Exception { e.error_code() } else { None };
+    if code.is_some() {
         info |= intr::ERROR_CODE;
     }
-    Some((info, e.error_code()))
+    Some((info, code))
+}
+
+/// The instruction length recorded for a VM exit during the delivery of a software interrupt,
+/// privileged software exception or software exception (SDM 28.2.5, "VM-exit instruction
+/// length": APIC-access exits, EPT violations and misconfigurations met during such a
+/// delivery; for an injected event, the VM-entry instruction length). 0 otherwise.
+pub(crate) fn idt_vectoring_len(x: &Exec<'_>) -> u32 {
+    use hvbench_cpu::deliver::EventKind;
+    match x.cpu.delivering().map(|_| x.cpu.delivering_kind()) {
+        Some((EventKind::SoftwareInterrupt | EventKind::PrivilegedSoftwareException | EventKind::SoftwareException, len)) => len as u32,
+        _ => 0,
+    }
 }
 
 impl Vmx {
@@ -216,7 +242,11 @@ impl Vmx {
             // Without VPID, VM entries and exits invalidate VPID-0 linear mappings (SDM 29.4.3.3).
             x.cpu.flush_tlb(Some(0));
         }
-        let detail = info.detail.to_string();
+        // A VM-entry failure's explanation with its values is in last_failure (entry/load.rs).
+        let detail = match &self.last_failure {
+            Some(s) if info.reason & reason::ENTRY_FAILURE != 0 => s.clone(),
+            _ => info.detail.to_string(),
+        };
         let reason_v = info.reason;
         let q = info.qualification;
         let len = info.instruction_len;

@@ -324,13 +324,13 @@ fn vmlaunch(vmx: &mut Vmx, x: &mut Exec<'_>, launch: bool) -> Result<()> {
             Err(Fault::Diverted)
         }
         EntryOutcome::FailValid(n, e) => {
-            fail(vmx, x, mnemonic, n, e.message);
-            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VMfailValid({n}): {}", e.message));
+            fail(vmx, x, mnemonic, n, &e.to_string());
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VMfailValid({n}): {e}"));
             Ok(())
         }
         // The host resumes at host RIP: the instruction's work is done.
         EntryOutcome::Failed(e) => {
-            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VM-entry failure: {}", e.message));
+            record_dump(vmx, x, cur, &format!("{mnemonic} failed: VM-entry failure: {e}"));
             Err(Fault::Diverted)
         }
     }
@@ -400,7 +400,7 @@ fn invvpid(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let la = (desc >> 64) as u64;
     match kind {
         InvvpidType::IndividualAddress if vpid == 0 => return bad(vmx, x, "individual-address INVVPID with VPID 0".into()),
-        InvvpidType::IndividualAddress if !crate::entry::canonical(la) => {
+        InvvpidType::IndividualAddress if !crate::entry::canonical(la, false) => {
             return bad(vmx, x, format!("individual-address INVVPID with non-canonical address {la:#x}"));
         }
         InvvpidType::SingleContext | InvvpidType::SingleContextRetainingGlobals if vpid == 0 => {

@@ -171,8 +171,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             if x.cpu.iret_unblocked_nmi && idt.is_none() {
                 info |= intr::NMI_UNBLOCKING;
             }
-            // 28.2.1: #PF: the faulting linear address; #DB: DR6-style bits (none tracked yet).
-            let q = e.cr2().unwrap_or(0);
+            // 28.2.1: #PF: the faulting linear address; #DB: table "Exit Qualification for
+            // Debug Exceptions", B3-B0 (3:0), BD (13), BS (14) in DR6 format.
+            let q = e.cr2().or(e.dr6().map(|b| b & (0xf | 1 << 13 | 1 << 14))).unwrap_or(0);
             let ei = ExitInfo {
                 interruption: Some((info, e.error_code())),
                 idt_vectoring: idt,
@@ -216,6 +217,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
         Intercept::Ept { fault, gla, during_delivery } => {
             let idt = if during_delivery { idt_vectoring_of(x) } else { None };
             let mut e = ept_exit(fault, gla, idt);
+            if idt.is_some() {
+                e.instruction_len = crate::exit::idt_vectoring_len(x);
+            }
             // 28.2.1, table "Exit Qualification for EPT Violations": bit 12 "NMI unblocking
             // due to IRET" (an access of an IRET that removed NMI blocking, not during event
             // delivery).

@@ -658,11 +658,9 @@ impl Exec<'_> {
     fn mov_dr(&mut self, dst: Register, src: Register) -> Result<()> {
         let n = |r: Register| (r as u32 - Register::DR0 as u32) as usize;
         if self.cpu.state.dr[7] & DR7_GD != 0 {
-            // General detect (SDM 18.2.4): a fault-class #DB with DR6.BD; GD is cleared.
-            self.cpu.state.dr[7] &= !DR7_GD;
-            self.cpu.state.dr[6] |= 1 << 13;
-            self.cpu.refresh_debug();
-            return Err(Exception::db().into());
+            // General detect (SDM 18.2.4): a fault-class #DB with DR6.BD; its delivery sets
+            // BD and clears GD (deliver.rs).
+            return Err(Exception::db_with(1 << 13).into());
         }
         let to_dr = dst.is_dr();
         let mut idx = if to_dr { n(dst) } else { n(src) };

@@ -17,7 +17,7 @@ use hvbench_cpu::Exec;
 use hvbench_mmu::ept::EptContext;
 
 /// What a VM entry attempt ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryOutcome {
     /// The guest runs.
     Entered,
@@ -59,19 +59,19 @@ pub fn vm_entry(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs, launch: bool) -> Entry
         .and_then(|_| guest::pdptes(x, v, &f, &g));
     let ctx = make_ctx(x, v, &f);
     if let Err(e) = checks {
-        entry_failure(vmx, x, ctx, e);
+        entry_failure(vmx, x, ctx, e.clone());
         return EntryOutcome::Failed(e);
     }
     load_guest(vmx, x, v, &f, &g);
     if let Err(e) = guest_pdptes(x, v, &f, &g) {
         // The PDPTEs are loaded with the guest state; a failure is a VM-entry failure with
         // qualification 2 (27.8), the host state comes back.
-        entry_failure(vmx, x, ctx, e);
+        entry_failure(vmx, x, ctx, e.clone());
         return EntryOutcome::Failed(e);
     }
     // 27.4: the VM-entry MSR-load list, after the guest state is loaded.
     if let Err(e) = msr_load(x, v) {
-        entry_failure(vmx, x, ctx, e);
+        entry_failure(vmx, x, ctx, e.clone());
         return EntryOutcome::Failed(e);
     }
     let mut ctx = ctx;
@@ -132,7 +132,7 @@ fn msr_load(x: &mut Exec<'_>, v: Vmcs) -> Result<(), EntryError> {
     let count = v.read(x, enc::ENTRY_MSR_LOAD_COUNT);
     let addr = v.read(x, enc::ENTRY_MSR_LOAD_ADDR);
     crate::msr_list::load(x, addr, count).map_err(|i| {
-        super::fail(Area::MsrLoad(i), "msr_load.entry", "a VM-entry MSR-load entry names FS_BASE, GS_BASE, IA32_SMM_MONITOR_CTL or an x2APIC MSR, has bits 63:32 set, or holds a value WRMSR would refuse; SDM 27.4 Loading MSRs")
+        super::fail(Area::MsrLoad(i), "msr_load.entry", "a VM-entry MSR-load entry names FS_BASE, GS_BASE, IA32_SMM_MONITOR_CTL or an x2APIC MSR, has bits 63:32 set, or holds a value WRMSR would refuse; SDM 27.4 Loading MSRs").with(format!("VM-entry MSR-load entry {i} (1-based) of the list at {addr:#x} (count {count})"))
     })
 }
 
@@ -175,7 +175,8 @@ fn entry_failure(vmx: &mut Vmx, x: &mut Exec<'_>, ctx: Ctx, e: EntryError) {
         _ => (reason::INVALID_GUEST_STATE, 0),
     };
     vmx.ctx = Some(ctx);
-    vmx.last_failure = Some(e.message.to_string());
+    // The exit's event carries the explanation with its values (vm_exit reads last_failure).
+    vmx.last_failure = Some(e.to_string());
     vmx.vm_exit(x, ExitInfo { detail: e.message, ..ExitInfo::new(r | reason::ENTRY_FAILURE, q) });
 }
 
@@ -263,7 +264,7 @@ fn guest_pdptes(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &guest::GuestStat
             x.cpu.set_pdptes(p);
             Ok(())
         }
-        None => Err(super::fail(Area::Guest(2), "guest.pdpte.load", "a PDPTE loaded from guest CR3 has a reserved bit set; SDM 27.3.2.4 Loading Page-Directory-Pointer-Table Entries")),
+        None => Err(super::fail(Area::Guest(2), "guest.pdpte.load", "a PDPTE loaded from guest CR3 has a reserved bit set; SDM 27.3.2.4 Loading Page-Directory-Pointer-Table Entries").with(format!("guest CR3 = {:#x}: the PDPTEs there have reserved bits set (MAXPHYADDR = {})", g.cr3, x.cpu.config.maxphyaddr))),
     }
 }
 
@@ -319,8 +320,7 @@ fn pending_debug(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
         return;
     }
     x.cpu.state.activity = Activity::Active;
-    x.cpu.state.dr[6] |= bits;
-    x.deliver_exception(hvbench_cpu::Exception::db());
+    x.deliver_exception(hvbench_cpu::Exception::db_with(bits));
     deferred_exit(vmx, x, Some((1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID, None)));
 }
 
@@ -373,6 +373,11 @@ fn inject(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
     if let Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) = x.cpu.deferred.take() {
         let mut e = crate::intercept::ept_exit(fault, gla, Some((info & !intr::NMI_UNBLOCKING, code)));
         e.idt_vectoring = Some((info, code));
+        // 28.2.5: for an injected software interrupt or (privileged) software exception, the
+        // VM-exit instruction length is the VM-entry instruction length.
+        if matches!(kind, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION) {
+            e.instruction_len = len as u32;
+        }
         vmx.vm_exit(x, e);
     } else if let Some(hvbench_cpu::ext::Intercept::TripleFault) = x.cpu.deferred.take() {
         vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0));

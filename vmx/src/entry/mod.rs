@@ -43,35 +43,76 @@ pub enum Area {
     MsrLoad(u64),
 }
 
-/// A failed VM-entry check: what, in SDM notation, with the section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A failed VM-entry check: what, in SDM notation, with the section, and the values involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryError {
     /// The area (decides VMfailValid(7)/(8) or exit reason 33/34).
     pub area: Area,
     /// A stable identifier of the check (e.g. "guest.cs.l_and_d").
     pub check: &'static str,
-    /// The message, SDM notation, section and title.
+    /// The rule: what the value(s) should be, SDM notation, section and title.
     pub message: &'static str,
+    /// The field(s) and value(s) that broke the rule (e.g. "guest CR0 = 0x80000011: bit 5
+    /// (NE) must be 1").
+    pub values: String,
 }
 
 impl core::fmt::Display for EntryError {
+    /// "values: rule; SDM section" (the rule alone when no values were recorded).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.message)
+        if self.values.is_empty() {
+            f.write_str(self.message)
+        } else {
+            write!(f, "{}: {}", self.values, self.message)
+        }
     }
 }
 
-/// Builds an [`EntryError`].
+impl EntryError {
+    /// The same failure with the field(s) and value(s) involved.
+    pub(crate) fn with(mut self, values: String) -> Self {
+        self.values = values;
+        self
+    }
+}
+
+/// Builds an [`EntryError`] (add the values with [`EntryError::with`]).
 pub(crate) const fn fail(area: Area, check: &'static str, message: &'static str) -> EntryError {
-    EntryError { area, check, message }
+    EntryError { area, check, message, values: String::new() }
+}
+
+/// "`name` = value: bits ... must be 1, bits ... must be 0" for a register checked against
+/// IA32_VMX_CRn_FIXED0 (bits that must be 1) and FIXED1 (bits that may be 1).
+pub(crate) fn fixed_values(name: &str, v: u64, fixed0: u64, fixed1: u64) -> String {
+    let mut s = format!("{name} = {v:#x}");
+    let missing = fixed0 & !v;
+    let extra = v & !fixed1;
+    if missing != 0 {
+        s += &format!(": bits {missing:#x} must be 1 (FIXED0 = {fixed0:#x})");
+    }
+    if extra != 0 {
+        s += &format!("{} bits {extra:#x} must be 0 (FIXED1 = {fixed1:#x})", if missing != 0 { ";" } else { ":" });
+    }
+    s
+}
+
+/// "`name` = value, allowed-0 ... allowed-1 ...: bits ... must be 1, bits ... must be 0" for a
+/// control field checked against its capability MSR.
+pub(crate) fn allowed_values(name: &str, v: u32, must1: u32, may1: u32) -> String {
+    format!("{name} = {v:#010x}: bits {:#x} must be 1 (allowed-0 settings = {must1:#010x}), bits {:#x} must be 0 (allowed-1 settings = {may1:#010x})", must1 & !v, v & !may1)
 }
 
 /// The check result type.
 pub type Check = Result<(), EntryError>;
 
-/// Whether `v` is canonical for 48-bit linear addresses (hvbench checks VM-entry addresses
-/// against the 4-level width; with LA57 the guest's width is larger).
-pub(crate) fn canonical(v: u64) -> bool {
-    ((v << 16) as i64 >> 16) as u64 == v
+/// Whether `v` is canonical: bits 63:47 identical (4-level paging), or with `la57` bits 63:56
+/// identical (5-level paging). The VM-entry checks take the width from CR4.LA57 in the CR4
+/// field of the area checked: the host CR4 field for the host-state checks (27.2.2-27.2.4),
+/// the guest CR4 field for the guest-state checks (27.3.1.1-27.3.1.4); hvbench's CR4 accepts
+/// LA57, so its linear-address width is 57 bits when LA57 = 1.
+pub(crate) fn canonical(v: u64, la57: bool) -> bool {
+    let shift = if la57 { 7 } else { 16 };
+    ((v << shift) as i64 >> shift) as u64 == v
 }
 
 /// Whether every byte of a PAT value is a valid memory type (0, 1, 4, 5, 6, 7).

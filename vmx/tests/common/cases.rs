@@ -349,10 +349,10 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
     Program::Launch { kind: GuestKind::Flat64, fields, guest: Guest::Asm(guest), at_exit: Some(at_exit) }
 }
 
-/// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs` and
-/// `cases_exits2.rs`.
+/// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
+/// `cases_exits2.rs` and `cases_fixes.rs`.
 pub fn all() -> impl Iterator<Item = &'static Case> {
-    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES).chain(super::cases_exits2::CASES)
+    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES).chain(super::cases_exits2::CASES).chain(super::cases_fixes::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module
@@ -740,7 +740,7 @@ pub static CASES: &[Case] = &[
         why: "VMCS link pointer",
         ..case(
             "entry_vmcs_link_pointer",
-            "VMCS link pointer != FFFFFFFF_FFFFFFFFH without VMCS shadowing (27.3.1.5): reason 33, qualification 4 (27.8)",
+            "VMCS link pointer 1000H: the 4 bytes there (the GDT's null descriptor, 0) are not the VMCS revision identifier (27.3.1.5): reason 33, qualification 4 (27.8)",
             launch(|f| set(f, enc::VMCS_LINK_POINTER, 0x1000), hlt),
             entry_fail(reason::INVALID_GUEST_STATE),
             &[fld(enc::EXIT_QUALIFICATION, 4)],

@@ -25,6 +25,7 @@ pub mod cases;
 pub mod cases_events;
 pub mod cases_exits;
 pub mod cases_exits2;
+pub mod cases_fixes;
 pub mod layout;
 
 pub use layout::*;
