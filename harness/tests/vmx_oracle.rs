@@ -20,6 +20,9 @@ mod cases_exits;
 #[path = "../../vmx/tests/common/cases_events.rs"]
 mod cases_events;
 
+#[path = "../../vmx/tests/common/cases_entry.rs"]
+mod cases_entry;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 

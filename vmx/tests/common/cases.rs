@@ -349,9 +349,10 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
     Program::Launch { kind: GuestKind::Flat64, fields, guest: Guest::Asm(guest), at_exit: Some(at_exit) }
 }
 
-/// Every shared case: [`CASES`], then the groups in `cases_exits.rs` and `cases_events.rs`.
+/// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs` and
+/// `cases_entry.rs` (one program per VM-entry check).
 pub fn all() -> impl Iterator<Item = &'static Case> {
-    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES)
+    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES).chain(super::cases_entry::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module
