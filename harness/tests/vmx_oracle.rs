@@ -26,6 +26,9 @@ mod cases_exits2;
 #[path = "../../vmx/tests/common/cases_fixes.rs"]
 mod cases_fixes;
 
+#[path = "../../vmx/tests/common/cases_entry.rs"]
+mod cases_entry;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 
@@ -65,6 +68,36 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
         "nmi_injection_with_virtual_nmi_blocking_fails",
         "SDM 27.3.1.5: with \"virtual NMIs\" = 1 and an NMI being injected, interruptibility bit 3 (blocking by NMI) must be 0; Bochs 2.7 does not check it and enters",
         "nmi_injection_with_virtual_nmi_blocking_fails exit_reason=000000000000000c",
+    ),
+    (
+        "entry_ctl_entry_to_smm",
+        "SDM 27.2.1.3: outside SMM the \"entry to SMM\" VM-entry control must be 0 (VMfailValid(7)); Bochs 2.7 enters",
+        "entry_ctl_entry_to_smm kind=0000000000000002",
+    ),
+    (
+        "entry_guest_debugctl_reserved",
+        "SDM 27.3.1.1: with \"load debug controls\" = 1 the reserved bits of the IA32_DEBUGCTL field (bits 5:2 among them, Vol. 4 IA32_DEBUGCTL) must be 0; Bochs 2.7 does not check bit 2 and enters",
+        "entry_guest_debugctl_reserved exit_reason=000000000000000c",
+    ),
+    (
+        "entry_guest_ia32e_without_pg",
+        "SDM 27.3.1.1: with \"IA-32e mode guest\" = 1 the CR0 field's PG and the CR4 field's PAE must each be 1 (also with \"unrestricted guest\"); Bochs 2.7 enters with PG = 0",
+        "entry_guest_ia32e_without_pg exit_reason=000000000000000c",
+    ),
+    (
+        "entry_guest_rip_noncanonical",
+        "SDM 27.3.1.4: with \"IA-32e mode guest\" = 1 and CS.L = 1, RIP bits 63:N (N = linear-address width) must be identical; Bochs 2.7 enters with RIP = 2^62 and the guest faults",
+        "entry_guest_rip_noncanonical kind=0000000000000003",
+    ),
+    (
+        "entry_guest_rflags_bit3",
+        "SDM 27.3.1.4: RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0 in the field; Bochs 2.7 does not check bit 3 and enters",
+        "entry_guest_rflags_bit3 kind=0000000000000003",
+    ),
+    (
+        "entry_guest_pending_debug_bs_without_tf",
+        "SDM 27.3.1.5: with blocking by MOV SS and RFLAGS.TF = 0, pending-debug BS (bit 14) must be 0; Bochs 2.7 does not check it and enters",
+        "entry_guest_pending_debug_bs_without_tf exit_reason=000000000000000c",
     ),
 ];
 

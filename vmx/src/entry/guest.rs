@@ -342,7 +342,7 @@ pub(crate) fn pdptes(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &GuestState)
     for i in 0..4 {
         let e = v.read(x, enc::GUEST_PDPTE0 + 2 * i);
         if hvbench_mmu::paging::pdpte_reserved(e, maxphy) {
-            return Err(fail(Guest(0), "guest.pdpte.reserved", "with PAE paging and EPT, present guest PDPTE fields must have reserved bits 0; SDM 27.3.1.6 Checks on Guest Page-Directory-Pointer-Table Entries").with(format!("guest PDPTE{i} = {e:#x} (MAXPHYADDR = {maxphy})")));
+            return Err(fail(Guest(2), "guest.pdpte.reserved", "with PAE paging and EPT, present guest PDPTE fields must have reserved bits 0; SDM 27.3.1.6 Checks on Guest Page-Directory-Pointer-Table Entries").with(format!("guest PDPTE{i} = {e:#x} (MAXPHYADDR = {maxphy})")));
         }
     }
     Ok(())

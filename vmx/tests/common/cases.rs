@@ -350,9 +350,14 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
 }
 
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
-/// `cases_exits2.rs` and `cases_fixes.rs`.
+/// `cases_exits2.rs`, `cases_fixes.rs` and `cases_entry.rs` (one program per VM-entry check).
 pub fn all() -> impl Iterator<Item = &'static Case> {
-    CASES.iter().chain(super::cases_exits::CASES).chain(super::cases_events::CASES).chain(super::cases_exits2::CASES).chain(super::cases_fixes::CASES)
+    CASES.iter()
+        .chain(super::cases_exits::CASES)
+        .chain(super::cases_events::CASES)
+        .chain(super::cases_exits2::CASES)
+        .chain(super::cases_fixes::CASES)
+        .chain(super::cases_entry::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module
