@@ -21,33 +21,11 @@
 use hvbench_cpu::sandbox::{Sandbox, SandboxMode, CODE_BASE, DATA_BASE, STACK_TOP};
 use hvbench_cpu::segment::{Descriptor, SegReg};
 use hvbench_cpu::{Activity, Mode};
-use hvbench_mmu::PhysAddr;
 use iced_x86::code_asm::*;
 
-fn asm_at(bits: u32, ip: u64, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
-    let mut a = CodeAssembler::new(bits).unwrap();
-    f(&mut a).unwrap();
-    a.assemble(ip).unwrap()
-}
+mod segment_support;
 
-fn put(s: &mut Sandbox, addr: u64, bytes: &[u8]) {
-    assert!(s.mem.write_bytes(PhysAddr(addr), bytes));
-}
-
-fn put_le(s: &mut Sandbox, addr: u64, size: u8, v: u64) {
-    assert!(s.mem.write_le(PhysAddr(addr), size, v));
-}
-
-/// A code/data descriptor (SDM Vol. 3A Figure 3-8): `access` is byte 5 (P, DPL, S, type),
-/// `flags` the nibble G, D/B, L, AVL.
-fn desc(base: u64, limit: u32, access: u8, flags: u8) -> u64 {
-    (limit as u64 & 0xffff)
-        | (base & 0xff_ffff) << 16
-        | (access as u64) << 40
-        | ((limit as u64 >> 16) & 0xf) << 48
-        | (flags as u64) << 52
-        | ((base >> 24) & 0xff) << 56
-}
+use segment_support::*;
 
 /// A 16-bit call gate (type 4) or 16-bit interrupt/trap gate (types 6/7) (SDM Vol. 3A
 /// Figures 5-8 and 6-2): `typ` with P and DPL, target selector:offset, parameter count.

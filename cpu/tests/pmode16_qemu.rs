@@ -28,20 +28,9 @@ const STACK16: u16 = 0x20;
 const DATA32: u16 = 0x28;
 const RES: u16 = 0x30;
 
-fn asm_at(bits: u32, ip: u64, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
-    let mut a = CodeAssembler::new(bits).unwrap();
-    f(&mut a).unwrap();
-    a.assemble(ip).unwrap()
-}
+mod segment_support;
 
-fn desc(base: u64, limit: u32, access: u8, flags: u8) -> u64 {
-    (limit as u64 & 0xffff)
-        | (base & 0xff_ffff) << 16
-        | (access as u64) << 40
-        | ((limit as u64 >> 16) & 0xf) << 48
-        | (flags as u64) << 52
-        | ((base >> 24) & 0xff) << 56
-}
+use segment_support::*;
 
 /// The 16-bit program; `n` counts the result doublewords it stores at RES:4*k.
 fn program16(n: &mut u32) -> Vec<u8> {
