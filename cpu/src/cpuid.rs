@@ -111,6 +111,8 @@ pub mod ebx7 {
 
 /// CPUID.(EAX=7,ECX=0):ECX bits that are set.
 pub mod ecx7 {
+    /// 5-level paging (CR4.LA57).
+    pub const LA57: u32 = 1 << 16;
     /// RDPID.
     pub const RDPID: u32 = 1 << 22;
 }
@@ -157,7 +159,7 @@ pub const FEATURES: Features = Features {
     ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::SSE42 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT | ecx1::X2APIC | ecx1::TSC_DEADLINE,
     edx1: edx1::FPU | edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
-    ecx7: ecx7::RDPID,
+    ecx7: ecx7::RDPID | ecx7::LA57,
     ecx_ext: ecx_ext::LZCNT,
     edx_ext: edx_ext::NX | edx_ext::LM | edx_ext::PAGE1GB | edx_ext::SYSCALL,
 };
@@ -166,6 +168,10 @@ pub const FEATURES: Features = Features {
 pub const MAX_BASIC: u32 = 0xd;
 /// The highest extended leaf.
 pub const MAX_EXTENDED: u32 = 0x8000_0008;
+
+/// The maximum linear-address width CPUID.80000008H:EAX[15:8] reports: 57, since the model
+/// supports 5-level paging.
+pub const LINEAR_WIDTH: u32 = 57;
 
 /// CPUID's answer for leaf `eax`, subleaf `ecx`, on vCPU `apic_id` of `cpus`.
 pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features) -> [u32; 4] {
@@ -192,7 +198,7 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
             let b = ((leaf - 0x8000_0002) * 4) as usize;
             [brand_word(b), brand_word(b + 1), brand_word(b + 2), brand_word(b + 3)]
         }
-        0x8000_0008 => [(maxphyaddr as u32) | (48 << 8), 0, 0, 0],
+        0x8000_0008 => [(maxphyaddr as u32) | (LINEAR_WIDTH << 8), 0, 0, 0],
         // Leaves above the maximum return the highest basic leaf's data (SDM "CPUID" note);
         // leaves within range that the model does not describe return zeros.
         l if (l > MAX_BASIC && l < 0x8000_0000) || l > MAX_EXTENDED => cpuid(MAX_BASIC, subleaf, apic_id, maxphyaddr, f),

@@ -21,6 +21,19 @@ impl Exec<'_> {
         (((la << shift) as i64) >> shift) as u64 == la
     }
 
+    /// Whether `la` is canonical for the processor's maximum linear-address width, 57 bits (the
+    /// model supports 5-level paging, CPUID.(EAX=07H,ECX=0):ECX[16]). Loads of linear addresses
+    /// other than RIP and RSP (FS/GS base and IA32_KERNEL_GS_BASE, IA32_SYSENTER_EIP/ESP,
+    /// IA32_LSTAR/CSTAR, the GDTR/IDTR/LDTR/TR bases, WRFSBASE/WRGSBASE, the address operand
+    /// of INVPCID) are checked against this width whether or not CR4.LA57 is 1 (Intel's
+    /// "5-Level Paging and 5-Level EPT" white paper, 2.5.2 "Canonicality Checking on Other
+    /// Loads"; SDM Vol. 3A 4.5.1). Instruction fetches, stack and data accesses use
+    /// [`Self::is_canonical`].
+    #[inline(always)]
+    pub fn is_canonical_max(&self, la: u64) -> bool {
+        (((la << 7) as i64) >> 7) as u64 == la
+    }
+
     /// Truncates a linear address to 32 bits outside 64-bit mode.
     #[inline(always)]
     pub fn wrap_linear(&self, la: u64) -> u64 {

@@ -165,7 +165,7 @@ impl Exec<'_> {
             return r;
         }
         let gp = || Err(Exception::gp0().into());
-        let canonical = |x: &Self, a: u64| x.is_canonical(a);
+        let canonical = |x: &Self, a: u64| x.is_canonical_max(a);
         let maxphy_mask = !((1u64 << self.cpu.config.maxphyaddr) - 1);
         if bus_msr(msr) {
             self.sync_bus_clock();

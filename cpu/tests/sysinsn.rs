@@ -327,7 +327,7 @@ fn rdrand_rdseed_are_deterministic_and_set_cf() {
 
 #[test]
 fn rdpid_and_fsgsbase() {
-    // SDM "RDPID" (IA32_TSC_AUX), "WRFSBASE" (#UD when CR4.FSGSBASE=0; non-canonical: #GP).
+    // SDM "RDPID" (IA32_TSC_AUX), "WRFSBASE" (#UD when CR4.FSGSBASE=0; non-canonical for the 57-bit maximum width: #GP).
     let code = asm_at(64, CODE_BASE, |a| {
         a.mov(ecx, 0xc000_0103u32)?;
         a.mov(eax, 0x1234)?;
@@ -343,7 +343,7 @@ fn rdpid_and_fsgsbase() {
         a.mov(eax, 0xdead_b000u32)?;
         a.wrfsbase(eax)?;
         a.rdfsbase(r10)?;
-        a.mov(rax, 0x8000_0000_0000u64)?;
+        a.mov(rax, 0x0100_0000_0000_0000u64)?;
         a.wrfsbase(rax)
     });
     let mut s = Sandbox::new(SandboxMode::Long64, &code);

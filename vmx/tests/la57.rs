@@ -1,8 +1,10 @@
-//! The VM-entry canonical checks with 5-level paging: an address is canonical relative to 57
-//! bits when CR4.LA57 = 1 in the CR4 field of the area checked (host CR4 field for the host
-//! checks, SDM 27.2.2-27.2.4; guest CR4 field for the guest checks, 27.3.1.1-27.3.1.4), else
-//! relative to 48 bits. 0080_0000_0000_0000H is canonical for 57 bits (bits 63:56 = 0) but not
-//! for 48 (bit 55 set, bits 63:47 not identical).
+//! The VM-entry canonical checks with 5-level paging (Intel's "5-Level Paging and 5-Level EPT"
+//! white paper, 3.1 "Linear-Address Expansion and VM Entries"; SDM 27.2.3, 27.2.4, 27.3.1.2-
+//! 27.3.1.4). The model supports 5-level paging, so the base-address and MSR fields (FS, GS,
+//! GDTR, IDTR, TR bases, IA32_SYSENTER_ESP/EIP) are checked relative to 57 bits whatever
+//! CR4.LA57 is; host RIP relative to the host CR4 field's LA57 and guest RIP to the guest CR4
+//! field's. 0080_0000_0000_0000H is canonical for 57 bits (bits 63:56 = 0) but not for 48 (bit
+//! 55 set, bits 63:47 not identical); 0100_0000_0000_0000H is canonical for neither.
 
 #[macro_use]
 mod common;
@@ -14,6 +16,7 @@ use iced_x86::code_asm::*;
 
 const LA57: u64 = 1 << 12;
 const ADDR57: u64 = 0x0080_0000_0000_0000;
+const NONCANON: u64 = 0x0100_0000_0000_0000;
 
 fn host_cr4_la57(f: &mut Vec<(u32, u64)>) {
     let c = get(f, enc::HOST_CR4);
@@ -33,20 +36,19 @@ fn mark(a: &mut CodeAssembler) -> Result<(), IcedError> {
 }
 
 #[test]
-fn host_fs_base_beyond_48_bits_fails_without_host_la57() {
-    let r = run(|f| set(f, enc::HOST_FS_BASE, ADDR57), hlt);
+fn host_fs_base_needs_only_57_bit_canonicality_without_host_la57() {
+    let r = run(|f| set(f, enc::HOST_FS_BASE, NONCANON), hlt);
     vmfail_valid(&r, 8);
-    assert!(r.why().contains("host.base") || r.why().contains("host FS base"), "{}", r.why());
+    assert!(r.why().contains("host FS base = 0x100000000000000"), "{}", r.why());
+    let r = run(|f| set(f, enc::HOST_FS_BASE, ADDR57), mark);
+    assert_eq!(r.s.read(SCRATCH, 8), 0x55, "the guest should have run; why: {}", r.why());
 }
 
 #[test]
-fn host_fs_base_beyond_48_bits_passes_with_host_la57() {
-    // (After the guest's HLT the host comes back with 5-level paging over 4-level tables; only
-    // the entry matters here: the guest ran.)
-    let r = run(|f| {
-        host_cr4_la57(f);
-        set(f, enc::HOST_FS_BASE, ADDR57);
-    }, mark);
+fn host_sysenter_eip_needs_only_57_bit_canonicality() {
+    let r = run(|f| set(f, enc::HOST_SYSENTER_EIP, NONCANON), hlt);
+    vmfail_valid(&r, 8);
+    let r = run(|f| set(f, enc::HOST_SYSENTER_EIP, ADDR57), mark);
     assert_eq!(r.s.read(SCRATCH, 8), 0x55, "the guest should have run; why: {}", r.why());
 }
 
@@ -63,15 +65,22 @@ fn host_rip_beyond_48_bits_fails_without_host_la57_and_passes_with_it() {
 }
 
 #[test]
-fn guest_gdtr_base_beyond_48_bits_depends_on_guest_la57() {
-    let r = run(|f| set(f, enc::GUEST_GDTR_BASE, ADDR57), hlt);
+fn guest_gdtr_base_needs_only_57_bit_canonicality_without_guest_la57() {
+    let r = run(|f| set(f, enc::GUEST_GDTR_BASE, NONCANON), hlt);
     entry_failure(&r, reason::INVALID_GUEST_STATE, 0, "GDTR and IDTR bases must be canonical");
-    // With guest CR4.LA57 = 1 the guest runs with 5-level paging; the sandbox's tables seen one
-    // level higher map the first GByte identically (the PD entries become 1-GByte PDPTEs), so
-    // the guest's code runs and its HLT exits.
+    let r = run(|f| set(f, enc::GUEST_GDTR_BASE, ADDR57), hlt);
+    exited(&r, reason::HLT);
+}
+
+#[test]
+fn guest_fs_base_and_sysenter_esp_need_only_57_bit_canonicality() {
+    let r = run(|f| set(f, enc::GUEST_FS_BASE, NONCANON), hlt);
+    entry_failure(&r, reason::INVALID_GUEST_STATE, 0, "base addresses must be canonical");
+    let r = run(|f| set(f, enc::GUEST_SYSENTER_ESP, NONCANON), hlt);
+    entry_failure(&r, reason::INVALID_GUEST_STATE, 0, "SYSENTER_EIP must be canonical");
     let r = run(|f| {
-        guest_cr4_la57(f);
-        set(f, enc::GUEST_GDTR_BASE, ADDR57);
+        set(f, enc::GUEST_FS_BASE, ADDR57);
+        set(f, enc::GUEST_SYSENTER_ESP, ADDR57);
     }, hlt);
     exited(&r, reason::HLT);
 }

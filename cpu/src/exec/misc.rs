@@ -77,7 +77,7 @@ fn invpcid(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     match typ {
         invpcid_type::ADDRESS | invpcid_type::SINGLE if !pcide && pcid != 0 => Err(Exception::gp0().into()),
         invpcid_type::ADDRESS => {
-            if !x.is_canonical(la) {
+            if !x.is_canonical_max(la) {
                 return Err(Exception::gp0().into());
             }
             x.cpu.tlb.invalidate_page(la >> 12, Tag { pcid, vpid: 0, ept: 0 });
@@ -155,7 +155,7 @@ fn rdbase(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 fn wrbase(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     fsgsbase_enabled(x)?;
     let v = x.reg(i.op0_register());
-    if matches!(i.code(), Code::Wrfsbase_r64 | Code::Wrgsbase_r64) && !x.is_canonical(v) {
+    if matches!(i.code(), Code::Wrfsbase_r64 | Code::Wrgsbase_r64) && !x.is_canonical_max(v) {
         return Err(Exception::gp0().into());
     }
     x.cpu.state.seg[base_seg(i) as usize].base = v;

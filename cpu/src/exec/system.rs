@@ -166,7 +166,7 @@ fn lgdt(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     if !long && matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
         base &= 0x00ff_ffff;
     }
-    if long && !x.is_canonical(base) {
+    if long && !x.is_canonical_max(base) {
         return Err(Exception::gp0().into());
     }
     let t = DescTable { base, limit };
@@ -230,7 +230,7 @@ fn system_descriptor(x: &mut Exec<'_>, sel: u16, want: &[u32]) -> Result<(crate:
             return Err(err.into());
         }
         s.base |= (hi & 0xffff_ffff) << 32;
-        if !x.is_canonical(s.base) {
+        if !x.is_canonical_max(s.base) {
             return Err(err.into());
         }
     }

@@ -5,7 +5,7 @@
 //! Page-Directory-Pointer-Table Entries". A failure is a VM-entry failure with exit reason 33
 //! and the qualification of 27.8 (0 unless noted).
 
-use super::{canonical, fail, fits, pat_valid, Area::Guest, Check, EntryFields};
+use super::{canonical, canonical_max, fail, fits, pat_valid, Area::Guest, Check, EntryFields};
 use crate::caps::Profile;
 use crate::controls::{interruptibility as ib, intr, EntryCtls, ProcCtls2};
 use crate::exit::read_segment;
@@ -84,11 +84,10 @@ pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &
     if !g.ia32e && g.cr4 & cr4::PCIDE != 0 {
         return Err(fail(Guest(0), "guest.cr4.pcide", "\"IA-32e mode guest\"=0 requires guest CR4.PCIDE=0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs").with(format!("guest CR4 = {:#x} (PCIDE = 1), \"IA-32e mode guest\" = 0", g.cr4)));
     }
-    let la57 = g.cr4 & cr4::LA57 != 0;
     if !fits(g.cr3, x.cpu.config.maxphyaddr) {
         return Err(fail(Guest(0), "guest.cr3.width", "guest CR3 bits beyond MAXPHYADDR must be 0; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs").with(format!("guest CR3 = {:#x} (MAXPHYADDR = {})", g.cr3, x.cpu.config.maxphyaddr)));
     }
-    if !canonical(v.read(x, enc::GUEST_SYSENTER_ESP), la57) || !canonical(v.read(x, enc::GUEST_SYSENTER_EIP), la57) {
+    if !canonical_max(v.read(x, enc::GUEST_SYSENTER_ESP)) || !canonical_max(v.read(x, enc::GUEST_SYSENTER_EIP)) {
         return Err(fail(Guest(0), "guest.sysenter.canonical", "guest IA32_SYSENTER_ESP and IA32_SYSENTER_EIP must be canonical; SDM 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs").with(format!("guest IA32_SYSENTER_ESP = {:#x}, IA32_SYSENTER_EIP = {:#x}", v.read(x, enc::GUEST_SYSENTER_ESP), v.read(x, enc::GUEST_SYSENTER_EIP))));
     }
     if entry.contains(EntryCtls::LOAD_PAT) && !pat_valid(v.read(x, enc::GUEST_PAT)) {
@@ -124,8 +123,7 @@ pub(crate) fn segments(g: &GuestState) -> Check {
         return Err(fail(Guest(0), "guest.ss.rpl", "guest SS.RPL must equal CS.RPL (without \"unrestricted guest\"); SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest SS selector = {:#06x} (RPL {}), CS selector = {:#06x} (RPL {})", s[SS].selector, s[SS].selector & 3, s[CS].selector, s[CS].selector & 3)));
     }
     // Bases.
-    let la57 = g.cr4 & cr4::LA57 != 0;
-    if !canonical(s[TR].base, la57) || !canonical(s[4].base, la57) || !canonical(s[5].base, la57) || (usable(LDTR) && !canonical(s[LDTR].base, la57)) {
+    if !canonical_max(s[TR].base) || !canonical_max(s[4].base) || !canonical_max(s[5].base) || (usable(LDTR) && !canonical_max(s[LDTR].base)) {
         return Err(fail(Guest(0), "guest.base.canonical", "guest TR, FS, GS (and a usable LDTR) base addresses must be canonical; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest TR base = {:#x}, FS base = {:#x}, GS base = {:#x}, LDTR base = {:#x} (usable = {})", s[TR].base, s[4].base, s[5].base, s[LDTR].base, usable(LDTR) as u8)));
     }
     if s[CS].base >> 32 != 0 || [SS, 3, ES].iter().any(|&i| usable(i) && s[i].base >> 32 != 0) {
@@ -203,8 +201,7 @@ pub(crate) fn segments(g: &GuestState) -> Check {
 
 /// 27.3.1.3 "Checks on Guest Descriptor-Table Registers".
 pub(crate) fn descriptor_tables(x: &mut Exec<'_>, v: Vmcs) -> Check {
-    let la57 = v.read(x, enc::GUEST_CR4) & cr4::LA57 != 0;
-    if !canonical(v.read(x, enc::GUEST_GDTR_BASE), la57) || !canonical(v.read(x, enc::GUEST_IDTR_BASE), la57) {
+    if !canonical_max(v.read(x, enc::GUEST_GDTR_BASE)) || !canonical_max(v.read(x, enc::GUEST_IDTR_BASE)) {
         return Err(fail(Guest(0), "guest.gdtr_idtr.base", "guest GDTR and IDTR bases must be canonical; SDM 27.3.1.3 Checks on Guest Descriptor-Table Registers").with(format!("guest GDTR base = {:#x}, IDTR base = {:#x}", v.read(x, enc::GUEST_GDTR_BASE), v.read(x, enc::GUEST_IDTR_BASE))));
     }
     if v.read(x, enc::GUEST_GDTR_LIMIT) >> 16 != 0 || v.read(x, enc::GUEST_IDTR_LIMIT) >> 16 != 0 {

@@ -2,7 +2,7 @@
 //! Segment and Descriptor-Table Registers", 27.2.4 "Checks Related to Address-Space Size".
 //! Failures: VMfailValid(8).
 
-use super::{canonical, fail, fits, pat_valid, Area::Host, Check, EntryFields};
+use super::{canonical, canonical_max, fail, fits, pat_valid, Area::Host, Check, EntryFields};
 use crate::caps::Profile;
 use crate::controls::{EntryCtls, ExitCtls};
 use crate::fields::enc;
@@ -23,8 +23,7 @@ pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> C
     if !fits(v.read(x, enc::HOST_CR3), x.cpu.config.maxphyaddr) {
         return Err(fail(Host, "host.cr3.width", "host CR3 bits beyond MAXPHYADDR must be 0; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP").with(format!("host CR3 = {:#x} (MAXPHYADDR = {})", v.read(x, enc::HOST_CR3), x.cpu.config.maxphyaddr)));
     }
-    let la57 = cr4_v & cr4::LA57 != 0;
-    if !canonical(v.read(x, enc::HOST_SYSENTER_ESP), la57) || !canonical(v.read(x, enc::HOST_SYSENTER_EIP), la57) {
+    if !canonical_max(v.read(x, enc::HOST_SYSENTER_ESP)) || !canonical_max(v.read(x, enc::HOST_SYSENTER_EIP)) {
         return Err(fail(Host, "host.sysenter.canonical", "host IA32_SYSENTER_ESP and IA32_SYSENTER_EIP must be canonical; SDM 27.2.2 Checks on Host Control Registers, MSRs, and SSP").with(format!("host IA32_SYSENTER_ESP = {:#x}, IA32_SYSENTER_EIP = {:#x}", v.read(x, enc::HOST_SYSENTER_ESP), v.read(x, enc::HOST_SYSENTER_EIP))));
     }
     let exit = ExitCtls::from_bits_retain(f.exit);
@@ -62,9 +61,8 @@ pub(crate) fn segments(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Check {
     if !host64 && v.read(x, enc::HOST_SS_SELECTOR) == 0 {
         return Err(fail(Host, "host.ss.null", "host SS selector must not be 0000H when \"host address-space size\"=0; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers").with("host SS selector = 0000H, \"host address-space size\" = 0".to_string()));
     }
-    let la57 = v.read(x, enc::HOST_CR4) & cr4::LA57 != 0;
     for e in [enc::HOST_FS_BASE, enc::HOST_GS_BASE, enc::HOST_GDTR_BASE, enc::HOST_IDTR_BASE, enc::HOST_TR_BASE] {
-        if !canonical(v.read(x, e), la57) {
+        if !canonical_max(v.read(x, e)) {
             return Err(fail(Host, "host.base.canonical", "host FS, GS, GDTR, IDTR and TR base addresses must be canonical; SDM 27.2.3 Checks on Host Segment and Descriptor-Table Registers").with(format!("{} = {:#x}", host_base_name(e), v.read(x, e))));
         }
     }

@@ -106,13 +106,21 @@ pub(crate) fn allowed_values(name: &str, v: u32, must1: u32, may1: u32) -> Strin
 pub type Check = Result<(), EntryError>;
 
 /// Whether `v` is canonical: bits 63:47 identical (4-level paging), or with `la57` bits 63:56
-/// identical (5-level paging). The VM-entry checks take the width from CR4.LA57 in the CR4
-/// field of the area checked: the host CR4 field for the host-state checks (27.2.2-27.2.4),
-/// the guest CR4 field for the guest-state checks (27.3.1.1-27.3.1.4); hvbench's CR4 accepts
-/// LA57, so its linear-address width is 57 bits when LA57 = 1.
+/// identical (5-level paging). The model supports 5-level paging, so (Intel's "5-Level Paging
+/// and 5-Level EPT" white paper, 3.1 "Linear-Address Expansion and VM Entries") the checks on
+/// base-address and MSR fields (host and guest FS/GS/GDTR/IDTR/TR/LDTR bases, IA32_SYSENTER_ESP/
+/// EIP) are relative to the maximum width, 57 bits, whatever CR4.LA57 is ([`canonical_max`]),
+/// while the host RIP (27.2.4) and guest RIP (27.3.1.4) checks take the width from CR4.LA57 in
+/// the CR4 field of their area.
 pub(crate) fn canonical(v: u64, la57: bool) -> bool {
     let shift = if la57 { 7 } else { 16 };
     ((v << shift) as i64 >> shift) as u64 == v
+}
+
+/// Whether `v` is canonical relative to the processor's maximum linear-address width (57
+/// bits), as the base-address and MSR-field checks require (see [`canonical`]).
+pub(crate) fn canonical_max(v: u64) -> bool {
+    canonical(v, true)
 }
 
 /// Whether every byte of a PAT value is a valid memory type (0, 1, 4, 5, 6, 7).
