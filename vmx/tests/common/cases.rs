@@ -349,6 +349,24 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
     Program::Launch { kind: GuestKind::Flat64, fields, guest: Guest::Asm(guest), at_exit: Some(at_exit) }
 }
 
+/// Qualification 0 of a VM-entry failure (27.8).
+pub const ENTRY_Q0: &[FieldCheck] = &[fld(enc::EXIT_QUALIFICATION, 0)];
+
+/// A control-field check: VMfailValid(7) (27.2.1, 31.4).
+pub const fn ctl(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
+    Case { why, ..case(name, doc, launch(fields, hlt), Outcome::VmFailValid(7), &[]) }
+}
+
+/// A host-state check: VMfailValid(8) (27.2.2-27.2.4, 31.4).
+pub const fn host(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
+    Case { why, ..case(name, doc, launch(fields, hlt), Outcome::VmFailValid(8), &[]) }
+}
+
+/// A guest-state check: reason 33, qualification 0 (27.3.1, 27.8).
+pub const fn guest(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
+    Case { why, ..case(name, doc, launch(fields, hlt), entry_fail(reason::INVALID_GUEST_STATE), ENTRY_Q0) }
+}
+
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
 /// `cases_exits2.rs`, `cases_fixes.rs` and `cases_entry.rs` (one program per VM-entry check).
 pub fn all() -> impl Iterator<Item = &'static Case> {
@@ -686,19 +704,15 @@ pub static CASES: &[Case] = &[
         &[fld(enc::GUEST_RIP, 3), fld(enc::GUEST_CS_SELECTOR, REAL_GUEST >> 4), FieldCheck { field: enc::GUEST_CR0, mask: 1, value: 0 }],
     ),
     // ---- VM-entry checks (27.2: VMfailValid 7/8; 27.3: reason 33; 27.4: reason 34) ----
-    Case {
-        why: "VPID",
-        ..case(
-            "entry_vpid_zero_fails",
-            "\"enable VPID\" = 1 with VPID 0 (27.2.1.1): VMfailValid(7)",
-            launch(|f| {
-                or(f, enc::SECONDARY_PROC_BASED_CONTROLS, 1 << 5);
-                set(f, enc::VPID, 0);
-            }, hlt),
-            Outcome::VmFailValid(7),
-            &[],
-        )
-    },
+    ctl(
+        "entry_vpid_zero_fails",
+        "VPID",
+        "\"enable VPID\" = 1 with VPID 0 (27.2.1.1): VMfailValid(7)",
+        |f| {
+            or(f, enc::SECONDARY_PROC_BASED_CONTROLS, 1 << 5);
+            set(f, enc::VPID, 0);
+        },
+    ),
     case(
         "entry_disallowed_pin_control_fails",
         "\"process posted interrupts\" (pin bit 7) where IA32_VMX_TRUE_PINBASED_CTLS forbids it (27.2.1.1): VMfailValid(7)",
@@ -721,16 +735,12 @@ pub static CASES: &[Case] = &[
         Outcome::VmFailValid(8),
         &[],
     ),
-    Case {
-        why: "CS.D=0",
-        ..case(
-            "entry_guest_cs_l_and_d",
-            "Guest CS.L = 1 and CS.D/B = 1 with \"IA-32e mode guest\" = 1 (27.3.1.2, CS access rights bit 14): VM-entry failure, reason 33, qualification 0 (27.8)",
-            launch(|f| set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xe09b), hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
+    guest(
+        "entry_guest_cs_l_and_d",
+        "CS.D=0",
+        "Guest CS.L = 1 and CS.D/B = 1 with \"IA-32e mode guest\" = 1 (27.3.1.2, CS access rights bit 14): VM-entry failure, reason 33, qualification 0 (27.8)",
+        |f| set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xe09b),
+    ),
     case(
         "entry_guest_cs_l_without_ia32e",
         "Guest CS.L = 1 with \"IA-32e mode guest\" = 0: no VM-entry check forbids it (27.3.1.2 checks CS.L only with D/B in IA-32e mode), so the entry succeeds into 32-bit PAE paging; with EPT the PDPTEs come from the VMCS's PDPTE fields (27.3.2.4), all 0 (not present), so the first fetch faults, and the 64-bit IDT read as a 32-bit one turns that into a triple fault: reason 2 (26.2)",
@@ -751,16 +761,12 @@ pub static CASES: &[Case] = &[
             &[fld(enc::EXIT_QUALIFICATION, 4)],
         )
     },
-    Case {
-        why: "RFLAGS",
-        ..case(
-            "entry_guest_rflags_reserved",
-            "Guest RFLAGS bit 1 = 0 (27.3.1.4): reason 33, qualification 0",
-            launch(|f| set(f, enc::GUEST_RFLAGS, 0), hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
+    guest(
+        "entry_guest_rflags_reserved",
+        "RFLAGS",
+        "Guest RFLAGS bit 1 = 0 (27.3.1.4): reason 33, qualification 0",
+        |f| set(f, enc::GUEST_RFLAGS, 0),
+    ),
     Case {
         pokes: &[poke(SCRATCH + 0x100, 8, 0x175), poke(SCRATCH + 0x108, 8, 0x1234), poke(SCRATCH + 0x110, 8, 0xc000_0100), poke(SCRATCH + 0x118, 8, 0)],
         why: "27.4",

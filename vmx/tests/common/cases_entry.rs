@@ -28,8 +28,6 @@ use super::layout::*;
 use hvbench_vmx::exit::reason;
 use hvbench_vmx::fields::enc;
 
-/// Qualification 0 (27.8).
-const Q0: &[FieldCheck] = &[fld(enc::EXIT_QUALIFICATION, 0)];
 /// Non-canonical for 48- and 57-bit linear addresses.
 const NONCANON: u64 = 1 << 62;
 /// Beyond any MAXPHYADDR (at most 52).
@@ -55,21 +53,6 @@ const BAD_PAT: u64 = 0x0007_0406_0007_0402;
 fn clear(f: &mut Vec<(u32, u64)>, field: u32, bits: u64) {
     let v = get(f, field);
     set(f, field, v & !bits);
-}
-
-/// A control-field check: VMfailValid(7) (27.2.1, 31.4).
-const fn ctl(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
-    Case { why, ..case(name, doc, launch(fields, hlt), Outcome::VmFailValid(7), &[]) }
-}
-
-/// A host-state check: VMfailValid(8) (27.2.2-27.2.4, 31.4).
-const fn host(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
-    Case { why, ..case(name, doc, launch(fields, hlt), Outcome::VmFailValid(8), &[]) }
-}
-
-/// A guest-state check: reason 33, qualification 0 (27.3.1, 27.8).
-const fn guest(name: &'static str, why: &'static str, doc: &'static str, fields: fn(&mut Vec<(u32, u64)>)) -> Case {
-    Case { why, ..case(name, doc, launch(fields, hlt), entry_fail(reason::INVALID_GUEST_STATE), Q0) }
 }
 
 /// A 32-bit PAE guest (not IA-32e mode): CS 32-bit code, CR0.PG = CR4.PAE = 1.

@@ -155,59 +155,43 @@ const fn vmfunc_case(name: &'static str, doc: &'static str, fields: fn(&mut Vec<
 /// The cases of this file.
 pub static CASES: &[Case] = &[
     // ---- Guest non-register state (27.3.1.5): reason 33, qualification 0 ----
-    Case {
-        why: "HLT is not allowed with blocking by STI",
-        ..case(
-            "entry_hlt_with_sti_blocking",
-            "Activity state HLT with blocking by STI (27.3.1.5): VM-entry failure, reason 33, qualification 0",
-            launch(|f| {
-                set(f, enc::GUEST_ACTIVITY_STATE, 1);
-                set(f, enc::GUEST_RFLAGS, 0x202);
-                set(f, enc::GUEST_INTERRUPTIBILITY, 1);
-            }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
-    Case {
-        why: "inactive guest",
-        ..case(
-            "entry_wait_for_sipi_refuses_injection",
-            "Wait-for-SIPI accepts no injected event (27.3.1.5): injecting #UD fails, reason 33",
-            launch(|f| {
-                set(f, enc::GUEST_ACTIVITY_STATE, 3);
-                set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0306);
-            }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
-    Case {
-        why: "inactive guest",
-        ..case(
-            "entry_hlt_refuses_ud_injection",
-            "Activity state HLT accepts an injected NMI but not a #UD (27.3.1.5): reason 33",
-            launch(|f| {
-                set(f, enc::GUEST_ACTIVITY_STATE, 1);
-                set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0306);
-            }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
-    Case {
-        why: "BS (bit 14)",
-        ..case(
-            "entry_bs_must_follow_tf",
-            "Blocking by MOV SS with RFLAGS.TF = 1 requires pending-debug BS = 1 (27.3.1.5): reason 33",
-            launch(|f| {
-                set(f, enc::GUEST_RFLAGS, 0x102);
-                set(f, enc::GUEST_INTERRUPTIBILITY, 2);
-            }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
+    guest(
+        "entry_hlt_with_sti_blocking",
+        "HLT is not allowed with blocking by STI",
+        "Activity state HLT with blocking by STI (27.3.1.5): VM-entry failure, reason 33, qualification 0",
+        |f| {
+            set(f, enc::GUEST_ACTIVITY_STATE, 1);
+            set(f, enc::GUEST_RFLAGS, 0x202);
+            set(f, enc::GUEST_INTERRUPTIBILITY, 1);
+        },
+    ),
+    guest(
+        "entry_wait_for_sipi_refuses_injection",
+        "inactive guest",
+        "Wait-for-SIPI accepts no injected event (27.3.1.5): injecting #UD fails, reason 33",
+        |f| {
+            set(f, enc::GUEST_ACTIVITY_STATE, 3);
+            set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0306);
+        },
+    ),
+    guest(
+        "entry_hlt_refuses_ud_injection",
+        "inactive guest",
+        "Activity state HLT accepts an injected NMI but not a #UD (27.3.1.5): reason 33",
+        |f| {
+            set(f, enc::GUEST_ACTIVITY_STATE, 1);
+            set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0306);
+        },
+    ),
+    guest(
+        "entry_bs_must_follow_tf",
+        "BS (bit 14)",
+        "Blocking by MOV SS with RFLAGS.TF = 1 requires pending-debug BS = 1 (27.3.1.5): reason 33",
+        |f| {
+            set(f, enc::GUEST_RFLAGS, 0x102);
+            set(f, enc::GUEST_INTERRUPTIBILITY, 2);
+        },
+    ),
     case(
         "entry_bs_with_tf_enters",
         "The same state with BS = 1 enters; the guest's first instruction (HLT) exits (27.3.1.5)",
@@ -220,29 +204,21 @@ pub static CASES: &[Case] = &[
         &[],
     ),
     // ---- Virtual NMIs and the NMI window ----
-    Case {
-        why: "NMI-window",
-        ..case(
-            "nmi_window_requires_virtual_nmis",
-            "\"NMI-window exiting\" = 1 requires \"virtual NMIs\" = 1 (27.2.1.1): VMfailValid(7)",
-            launch(|f| {
-                or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING);
-                proc_or(f, NMI_WINDOW);
-            }, hlt),
-            Outcome::VmFailValid(7),
-            &[],
-        )
-    },
-    Case {
-        why: "virtual NMIs",
-        ..case(
-            "virtual_nmis_require_nmi_exiting",
-            "\"virtual NMIs\" = 1 requires \"NMI exiting\" = 1 (27.2.1.1): VMfailValid(7)",
-            launch(|f| or(f, enc::PIN_BASED_CONTROLS, VIRTUAL_NMIS), hlt),
-            Outcome::VmFailValid(7),
-            &[],
-        )
-    },
+    ctl(
+        "nmi_window_requires_virtual_nmis",
+        "NMI-window",
+        "\"NMI-window exiting\" = 1 requires \"virtual NMIs\" = 1 (27.2.1.1): VMfailValid(7)",
+        |f| {
+            or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING);
+            proc_or(f, NMI_WINDOW);
+        },
+    ),
+    ctl(
+        "virtual_nmis_require_nmi_exiting",
+        "virtual NMIs",
+        "\"virtual NMIs\" = 1 requires \"NMI exiting\" = 1 (27.2.1.1): VMfailValid(7)",
+        |f| or(f, enc::PIN_BASED_CONTROLS, VIRTUAL_NMIS),
+    ),
     case(
         "nmi_window_exits_at_once",
         "With no virtual-NMI blocking the NMI-window exit happens before the first guest instruction (26.7.6): reason 8, qualification 0, RIP = the first instruction",
@@ -298,20 +274,16 @@ pub static CASES: &[Case] = &[
         exit(reason::HLT),
         &[masked(enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI, 0)],
     ),
-    Case {
-        why: "virtual NMIs",
-        ..case(
-            "nmi_injection_with_virtual_nmi_blocking_fails",
-            "With \"virtual NMIs\" = 1, injecting an NMI requires blocking by NMI = 0 (27.3.1.5): VM-entry failure, reason 33, qualification 0",
-            launch(|f| {
-                vnmi(f);
-                set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI);
-                set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202);
-            }, hlt),
-            entry_fail(reason::INVALID_GUEST_STATE),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
+    guest(
+        "nmi_injection_with_virtual_nmi_blocking_fails",
+        "virtual NMIs",
+        "With \"virtual NMIs\" = 1, injecting an NMI requires blocking by NMI = 0 (27.3.1.5): VM-entry failure, reason 33, qualification 0",
+        |f| {
+            vnmi(f);
+            set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI);
+            set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202);
+        },
+    ),
     Case {
         mem: &[vector(2)],
         ..case(

@@ -459,14 +459,10 @@ pub static CASES: &[Case] = &[
         exit(reason::PREEMPTION_TIMER),
         &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::GUEST_RIP, GUEST_RIP), fld(enc::PREEMPTION_TIMER_VALUE, 0)],
     ),
-    Case {
-        why: "preemption timer",
-        ..case(
-            "save_timer_without_timer_fails",
-            "\"save VMX-preemption timer value\" = 1 with \"activate VMX-preemption timer\" = 0 (27.2.1.2): VMfailValid(7)",
-            launch(|f| or(f, enc::EXIT_CONTROLS, SAVE_TIMER), hlt),
-            Outcome::VmFailValid(7),
-            &[],
-        )
-    },
+    ctl(
+        "save_timer_without_timer_fails",
+        "preemption timer",
+        "\"save VMX-preemption timer value\" = 1 with \"activate VMX-preemption timer\" = 0 (27.2.1.2): VMfailValid(7)",
+        |f| or(f, enc::EXIT_CONTROLS, SAVE_TIMER),
+    ),
 ];
