@@ -89,7 +89,9 @@ pub enum Intercept {
         immediate: bool,
     },
     /// MOV to CRn from general register `gpr` (after the CPL check). A non-exiting answer is
-    /// the value to write (bits the hypervisor owns keep their current value).
+    /// the value to write (bits the hypervisor owns keep their current value); for CR8,
+    /// [`CR8_VIRTUALIZED`] means the extension carried the write out itself (the TPR shadow)
+    /// and the core writes nothing.
     MovToCr {
         /// Instruction length.
         len: u8,
@@ -244,6 +246,10 @@ pub enum Intercept {
         during_delivery: bool,
     },
 }
+
+/// The answer to [`Intercept::MovToCr`] for CR8 that says the write was virtualized (no value
+/// with bits 63:4 set can be written to CR8, so it is never a value to write).
+pub const CR8_VIRTUALIZED: u64 = u64::MAX;
 
 /// INIT or SIPI arriving at the vCPU (from its local APIC), offered to the extension before
 /// the machine carries it out.
