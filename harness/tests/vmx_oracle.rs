@@ -108,6 +108,11 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
         "entry_guest_rflags_bit3 kind=0000000000000003",
     ),
     (
+        "pause_loop_window_0_exits_at_second_pause",
+        "SDM Vol. 3C 26.1.3 \"PAUSE\": with \"PAUSE-loop exiting\" the processor considers the first execution of PAUSE at CPL 0 after VM entry to be the first in a loop (no exit), so with PLE_Window 0 the second PAUSE exits; Bochs 2.7 measures the first PAUSE against a previous-PAUSE time of 0 set at VM entry, finds it within PLE_Gap (FFFFFFFFH) and exits at the first PAUSE",
+        "pause_loop_window_0_exits_at_second_pause guest_rip=0000000000104005",
+    ),
+    (
         "entry_guest_pending_debug_bs_without_tf",
         "SDM 27.3.1.5: with blocking by MOV SS and RFLAGS.TF = 0, pending-debug BS (bit 14) must be 0; Bochs 2.7 does not check it and enters",
         "entry_guest_pending_debug_bs_without_tf exit_reason=000000000000000c",
