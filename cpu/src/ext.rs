@@ -126,7 +126,7 @@ pub enum Intercept {
     },
     /// An instruction that a VM-execution control of its own may turn into a VM exit or #UD
     /// (SDM Vol. 3C 26.1.3, 26.3): WBINVD, RDRAND, RDSEED, PAUSE, MONITOR, MWAIT, INVPCID,
-    /// RDPID, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR. Asked after the checks that have
+    /// RDPID, RDPMC, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR. Asked after the checks that have
     /// priority over VM exits (#UD, CPL, CR4.UMIP, mode; 26.1.1) and before any operand is
     /// read; the extension takes what it reports from the decoded instruction. (INVPCID is
     /// asked before its CPL check: "enable INVPCID" = 0 makes it #UD, which comes first.)
