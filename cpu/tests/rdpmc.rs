@@ -6,8 +6,9 @@
 //! causes differ in priority against "RDPMC exiting", is in `vmx/tests/common/
 //! cases_vmxexits.rs`.)
 //!
-//! QEMU TCG is no oracle here: its RDPMC helper checks CPL/CR4.PCE and then raises #UD as an
-//! unimplemented instruction instead of reading a counter or raising #GP(0).
+//! QEMU TCG is no oracle here: QEMU 7.2 (`-cpu max`, a multiboot kernel at CPL 0 running
+//! RDPMC with ECX = 0 and with ECX = 12345678H) raises #UD and logs "x86: unimplemented
+//! rdpmc" (`-d unimp`), where the SDM has a counter read or #GP(0).
 
 use hvbench_cpu::sandbox::{Sandbox, SandboxMode, CODE_BASE, DATA_BASE};
 use hvbench_cpu::Activity;

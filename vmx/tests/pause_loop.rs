@@ -133,3 +133,31 @@ fn tsc_offsetting_does_not_change_the_measure() {
     exited(&r, reason::PAUSE);
     assert_eq!(r.s.cpu.state.gpr[0], expected_k(40));
 }
+
+#[test]
+fn vm_entry_restarts_the_loop() {
+    // "The first execution of PAUSE at CPL 0 after VM entry" starts a loop (26.1.3). Window 0:
+    // the second PAUSE (RAX = 2) exits; the host VMRESUMEs at once (RIP = that PAUSE, RAX
+    // kept: VM exits and entries load neither), so the same PAUSE runs again as the first
+    // after entry and does not exit; the next one (RAX = 3) does.
+    let count = SCRATCH + 0x100;
+    let host_exit = asm(HOST_RIP, |a| {
+        let mut done = a.create_label();
+        a.mov(rbx, count)?;
+        a.inc(qword_ptr(rbx))?;
+        a.cmp(qword_ptr(rbx), 1)?;
+        a.jne(done)?;
+        a.vmresume()?;
+        a.set_label(&mut done)?;
+        a.hlt()
+    });
+    let p = hvbench_vmx::caps::Profile::default_profile();
+    let mut f = valid_vmcs(&p, GuestKind::Flat64);
+    ple(&mut f, u32::MAX as u64, 0);
+    let r = run_prepared(p, &f, &asm(GUEST_RIP, pause_loop), |s| {
+        assert!(s.mem.write_bytes(hvbench_mmu::PhysAddr(HOST_RIP), &host_exit));
+    });
+    assert_eq!(r.s.read(count, 8), 2, "two exits, one VMRESUME; why: {}", r.why());
+    assert_eq!(r.exit_reason(), reason::PAUSE as u64);
+    assert_eq!(r.s.cpu.state.gpr[0], 3);
+}
