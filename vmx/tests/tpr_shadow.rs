@@ -110,3 +110,41 @@ fn the_entry_check_explains_the_values() {
     vmfail_valid(&r, 7);
     assert!(r.why().contains("TPR threshold = 0x6") && r.why().contains("0x5f"), "{}", r.why());
 }
+
+#[test]
+fn the_virtual_apic_page_is_not_translated_by_ept() {
+    // The virtual-APIC address is a physical address (25.6.8), not a guest-physical one: with
+    // EPT mapping guest-physical VAPIC to another page (ALIAS), MOV to CR8 still writes VTPR
+    // at physical VAPIC + 80H, and the guest reading its own VAPIC + 80H (through EPT) sees
+    // ALIAS's bytes.
+    const PD: u64 = EPT_PML4 + 0x2000;
+    const PT: u64 = EPT_PML4 + 0x3000;
+    const ALIAS: u64 = 0x3f_0000;
+    let p = Profile::default_profile();
+    let mut f = valid_vmcs(&p, GuestKind::Flat64);
+    tpr_shadow(&mut f, 0);
+    let guest = asm(GUEST_RIP, |a| {
+        a.mov(ecx, 6)?;
+        a.mov(cr8, rcx)?;
+        a.mov(rbx, VAPIC + 0x80)?;
+        a.mov(eax, dword_ptr(rbx))?;
+        a.hlt()
+    });
+    let r = run_prepared(p, &f, &guest, |s: &mut Sandbox| {
+        // PDPT[0] -> PD: 2-MByte identity pages except the one holding VAPIC, which goes to a
+        // page table of 4-KByte identity pages except VAPIC -> ALIAS (WB, RWX).
+        poke(s, EPT_PML4 + 0x1000, 8, PD | 7);
+        for i in 0..512u64 {
+            poke(s, PD + 8 * i, 8, (i << 21) | 0x80 | 6 << 3 | 7);
+            let pa = (VAPIC & !0x1f_ffff) + (i << 12);
+            poke(s, PT + 8 * i, 8, if pa == VAPIC { ALIAS } else { pa } | 6 << 3 | 7);
+        }
+        poke(s, PD + 8 * (VAPIC >> 21), 8, PT | 7);
+        poke(s, VAPIC + 0x80, 4, 0x11);
+        poke(s, ALIAS + 0x80, 4, 0xabcd);
+    });
+    exited(&r, reason::HLT);
+    assert_eq!(r.s.read(VAPIC + 0x80, 4), 0x60, "VTPR written at the physical address");
+    assert_eq!(r.s.read(ALIAS + 0x80, 4), 0xabcd, "the page EPT maps there is untouched");
+    assert_eq!(r.s.cpu.state.gpr[0], 0xabcd, "the guest's own view goes through EPT");
+}
