@@ -187,6 +187,9 @@ pub fn cpuid(leaf: u32, subleaf: u32, apic_id: u32, maxphyaddr: u8, f: &Features
         // interrupts as break events (MWAIT returns at once, so both hold trivially).
         5 if f.ecx1 & ecx1::MONITOR != 0 => [64, 64, 3, 0],
         7 if subleaf == 0 => [0, f.ebx7, f.ecx7, 0],
+        // Architectural performance monitoring (SDM Vol. 3B 21.2): version 0, no counters, so
+        // RDPMC faults for every ECX (exec/pmc.rs).
+        0xa => [0; 4],
         // XSAVE: x87 and SSE in the legacy 512-byte area + 64-byte header (SDM 13.2);
         // sub-leaf 1 EAX bit 0: XSAVEOPT.
         0xd if subleaf == 0 => [0x3, 576, 576, 0],

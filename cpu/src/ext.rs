@@ -89,7 +89,9 @@ pub enum Intercept {
         immediate: bool,
     },
     /// MOV to CRn from general register `gpr` (after the CPL check). A non-exiting answer is
-    /// the value to write (bits the hypervisor owns keep their current value).
+    /// the value to write (bits the hypervisor owns keep their current value); for CR8,
+    /// [`CR8_VIRTUALIZED`] means the extension carried the write out itself (the TPR shadow)
+    /// and the core writes nothing.
     MovToCr {
         /// Instruction length.
         len: u8,
@@ -124,7 +126,7 @@ pub enum Intercept {
     },
     /// An instruction that a VM-execution control of its own may turn into a VM exit or #UD
     /// (SDM Vol. 3C 26.1.3, 26.3): WBINVD, RDRAND, RDSEED, PAUSE, MONITOR, MWAIT, INVPCID,
-    /// RDPID, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR. Asked after the checks that have
+    /// RDPID, RDPMC, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR. Asked after the checks that have
     /// priority over VM exits (#UD, CPL, CR4.UMIP, mode; 26.1.1) and before any operand is
     /// read; the extension takes what it reports from the decoded instruction. (INVPCID is
     /// asked before its CPL check: "enable INVPCID" = 0 makes it #UD, which comes first.)
@@ -244,6 +246,10 @@ pub enum Intercept {
         during_delivery: bool,
     },
 }
+
+/// The answer to [`Intercept::MovToCr`] for CR8 that says the write was virtualized (no value
+/// with bits 63:4 set can be written to CR8, so it is never a value to write).
+pub const CR8_VIRTUALIZED: u64 = u64::MAX;
 
 /// INIT or SIPI arriving at the vCPU (from its local APIC), offered to the extension before
 /// the machine carries it out.

@@ -29,6 +29,9 @@ mod cases_fixes;
 #[path = "../../vmx/tests/common/cases_entry.rs"]
 mod cases_entry;
 
+#[path = "../../vmx/tests/common/cases_vmxexits.rs"]
+mod cases_vmxexits;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 
@@ -103,6 +106,11 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
         "entry_guest_rflags_bit3",
         "SDM 27.3.1.4: RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0 in the field; Bochs 2.7 does not check bit 3 and enters",
         "entry_guest_rflags_bit3 kind=0000000000000003",
+    ),
+    (
+        "pause_loop_window_0_exits_at_second_pause",
+        "SDM Vol. 3C 26.1.3 \"PAUSE\": with \"PAUSE-loop exiting\" the processor considers the first execution of PAUSE at CPL 0 after VM entry to be the first in a loop (no exit), so with PLE_Window 0 the second PAUSE exits; Bochs 2.7 measures the first PAUSE against a previous-PAUSE time of 0 set at VM entry, finds it within PLE_Gap (FFFFFFFFH) and exits at the first PAUSE",
+        "pause_loop_window_0_exits_at_second_pause guest_rip=0000000000104005",
     ),
     (
         "entry_guest_pending_debug_bs_without_tf",

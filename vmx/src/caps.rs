@@ -13,14 +13,15 @@
 //!   fields (VMWRITE to a read-only field is VMfailValid(13) there).
 //!
 //! Both profiles also offer: virtual NMIs and NMI-window exiting, the VMX-preemption timer (rate: TSC >> 5, MISC bits 4:0) with
-//! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, MWAIT, MONITOR
-//! and PAUSE exiting (not PAUSE-loop exiting), descriptor-table, WBINVD, RDRAND and RDSEED
-//! exiting, "enable INVPCID", and INS/OUTS exit information (IA32_VMX_BASIC bit 54).
+//! "save VMX-preemption timer value", the monitor trap flag, MOV-DR exiting, MWAIT, MONITOR,
+//! PAUSE and PAUSE-loop exiting, RDPMC exiting, "use TPR shadow" (CR8 virtualization and TPR
+//! virtualization; no APIC-access page), descriptor-table, WBINVD, RDRAND and RDSEED exiting,
+//! "enable INVPCID", and INS/OUTS exit information (IA32_VMX_BASIC bit 54).
 //!
-//! Not advertised (not implemented): APIC virtualization, TPR shadow, posted interrupts, VMCS
+//! Not advertised (not implemented): "virtualize APIC accesses", x2APIC virtualization,
+//! APIC-register virtualization, virtual-interrupt delivery, posted interrupts, VMCS
 //! shadowing, PML, #VE (so no EPTP-index field), VM functions other than EPTP switching (and
-//! none in `no-ept`), PAUSE-loop / RDPMC exiting, TSC scaling,
-//! SMM dual-monitor treatment, Intel PT in VMX.
+//! none in `no-ept`), TSC scaling, SMM dual-monitor treatment, Intel PT in VMX.
 
 use crate::controls::{EntryCtls, ExitCtls, PinCtls, ProcCtls, ProcCtls2};
 use hvbench_mmu::ept::EptCaps;
@@ -159,11 +160,13 @@ impl Profile {
             | ProcCtls::USE_TSC_OFFSETTING
             | ProcCtls::HLT_EXITING
             | ProcCtls::INVLPG_EXITING
+            | ProcCtls::RDPMC_EXITING
             | ProcCtls::RDTSC_EXITING
             | ProcCtls::CR3_LOAD_EXITING
             | ProcCtls::CR3_STORE_EXITING
             | ProcCtls::CR8_LOAD_EXITING
             | ProcCtls::CR8_STORE_EXITING
+            | ProcCtls::USE_TPR_SHADOW
             | ProcCtls::MOV_DR_EXITING
             | ProcCtls::UNCONDITIONAL_IO_EXITING
             | ProcCtls::USE_IO_BITMAPS
@@ -298,9 +301,9 @@ impl Profile {
     }
 }
 
-/// Secondary controls of every profile: descriptor-table, WBINVD, RDRAND and RDSEED exiting,
-/// enable INVPCID.
-const COMMON2: ProcCtls2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING.union(ProcCtls2::WBINVD_EXITING).union(ProcCtls2::RDRAND_EXITING).union(ProcCtls2::RDSEED_EXITING).union(ProcCtls2::ENABLE_INVPCID);
+/// Secondary controls of every profile: descriptor-table, WBINVD, PAUSE-loop, RDRAND and
+/// RDSEED exiting, enable INVPCID.
+const COMMON2: ProcCtls2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING.union(ProcCtls2::WBINVD_EXITING).union(ProcCtls2::PAUSE_LOOP_EXITING).union(ProcCtls2::RDRAND_EXITING).union(ProcCtls2::RDSEED_EXITING).union(ProcCtls2::ENABLE_INVPCID);
 
 /// IA32_VMX_VMFUNC (SDM A.11): bit 0, EPTP switching (VM function 0), the only one offered.
 pub const VMFUNC_EPTP_SWITCHING: u64 = 1;
@@ -339,12 +342,15 @@ mod tests {
             if p.has2(ProcCtls2::ENABLE_VMFUNC) {
                 assert!(p.has2(ProcCtls2::ENABLE_EPT));
             }
-            // The instruction-exiting controls and "enable INVPCID" in every profile; PAUSE-loop
-            // exiting (secondary bit 10) is not implemented, so never offered.
-            let p2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING | ProcCtls2::WBINVD_EXITING | ProcCtls2::RDRAND_EXITING | ProcCtls2::RDSEED_EXITING | ProcCtls2::ENABLE_INVPCID;
+            // The instruction-exiting controls, PAUSE-loop exiting (secondary bit 10) and
+            // "enable INVPCID" in every profile; none of the APIC-virtualization controls
+            // (secondary bits 0, 4, 8, 9; pin bit 7) that need more than the TPR shadow.
+            let p2 = ProcCtls2::DESCRIPTOR_TABLE_EXITING | ProcCtls2::WBINVD_EXITING | ProcCtls2::PAUSE_LOOP_EXITING | ProcCtls2::RDRAND_EXITING | ProcCtls2::RDSEED_EXITING | ProcCtls2::ENABLE_INVPCID;
             assert!(p.has2(p2), "{}", p.name);
-            assert_eq!(p.proc2.may1 & (1 << 10), 0);
-            let p1 = (ProcCtls::MWAIT_EXITING | ProcCtls::MONITOR_EXITING | ProcCtls::PAUSE_EXITING).bits();
+            assert_eq!(p.proc2.may1 & (1 << 0 | 1 << 4 | 1 << 8 | 1 << 9), 0);
+            assert_eq!(p.pin.may1 & (1 << 7), 0);
+            // RDPMC exiting (bit 11) and "use TPR shadow" (bit 21) with CR8-load/store exiting.
+            let p1 = (ProcCtls::MWAIT_EXITING | ProcCtls::MONITOR_EXITING | ProcCtls::PAUSE_EXITING | ProcCtls::RDPMC_EXITING | ProcCtls::USE_TPR_SHADOW | ProcCtls::CR8_LOAD_EXITING | ProcCtls::CR8_STORE_EXITING).bits();
             assert_eq!(p.read(msr::TRUE_PROCBASED).unwrap() >> 32 & p1 as u64, p1 as u64);
             let basic = p.basic();
             assert_eq!(basic & (1 << 31), 0, "revision id bit 31 is 0");

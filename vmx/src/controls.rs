@@ -38,6 +38,8 @@ bitflags! {
         const INVLPG_EXITING = 1 << 9;
         /// Bit 10: MWAIT exits (exit reason 36; qualification bit 0 = monitor armed).
         const MWAIT_EXITING = 1 << 10;
+        /// Bit 11: RDPMC exits (exit reason 15), after the CPL/CR4.PCE #GP (26.1.1).
+        const RDPMC_EXITING = 1 << 11;
         /// Bit 12: RDTSC/RDTSCP exit.
         const RDTSC_EXITING = 1 << 12;
         /// Bit 15: MOV to CR3 exits unless the value is a CR3-target value.
@@ -48,7 +50,8 @@ bitflags! {
         const CR8_LOAD_EXITING = 1 << 19;
         /// Bit 20: MOV from CR8 exits.
         const CR8_STORE_EXITING = 1 << 20;
-        /// Bit 21: use TPR shadow (not offered).
+        /// Bit 21: use TPR shadow (MOV to/from CR8 use VTPR on the virtual-APIC page, TPR
+        /// virtualization with exit reason 43; SDM 30.1.1, 30.1.2, 30.3).
         const USE_TPR_SHADOW = 1 << 21;
         /// Bit 22: NMI-window exiting (exit reason 8 when there is no virtual-NMI blocking;
         /// requires "virtual NMIs").
@@ -92,6 +95,9 @@ bitflags! {
         const WBINVD_EXITING = 1 << 6;
         /// Bit 7: unrestricted guest (CR0.PE/PG may be 0; requires EPT).
         const UNRESTRICTED_GUEST = 1 << 7;
+        /// Bit 10: PAUSE-loop exiting (at CPL 0, a PAUSE more than PLE_Window TSC ticks after
+        /// the first PAUSE of a loop exits with reason 40; 26.1.3).
+        const PAUSE_LOOP_EXITING = 1 << 10;
         /// Bit 11: RDRAND exits (exit reason 57).
         const RDRAND_EXITING = 1 << 11;
         /// Bit 12: enable INVPCID (else INVPCID is #UD in the guest; with "INVLPG exiting" it

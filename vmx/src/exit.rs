@@ -39,6 +39,8 @@ pub mod reason {
     pub const INVD: u32 = 13;
     /// INVLPG.
     pub const INVLPG: u32 = 14;
+    /// RDPMC.
+    pub const RDPMC: u32 = 15;
     /// RDTSC.
     pub const RDTSC: u32 = 16;
     /// VMCALL.
@@ -83,6 +85,8 @@ pub mod reason {
     pub const MONITOR: u32 = 39;
     /// PAUSE.
     pub const PAUSE: u32 = 40;
+    /// TPR below threshold (trap-like, after MOV to CR8 with "use TPR shadow", SDM 30.1.2).
+    pub const TPR_BELOW_THRESHOLD: u32 = 43;
     /// Access to GDTR or IDTR (LGDT, LIDT, SGDT, SIDT).
     pub const GDTR_IDTR: u32 = 46;
     /// Access to LDTR or TR (LLDT, LTR, SLDT, STR).

@@ -56,6 +56,10 @@ pub enum Feature {
     Vpid,
     /// Exists when "enable VM functions" may be 1.
     Vmfunc,
+    /// Exists when "use TPR shadow" may be 1 (virtual-APIC address, TPR threshold).
+    TprShadow,
+    /// Exists when "PAUSE-loop exiting" may be 1 (PLE_Gap, PLE_Window).
+    PauseLoop,
     /// Belongs to a feature hvbench does not offer (the field is unsupported).
     NotOffered,
 }
@@ -84,6 +88,8 @@ impl Field {
             Feature::Ept => p.has2(ProcCtls2::ENABLE_EPT),
             Feature::Vpid => p.has2(ProcCtls2::ENABLE_VPID),
             Feature::Vmfunc => p.has2(ProcCtls2::ENABLE_VMFUNC),
+            Feature::TprShadow => p.proc.may1 & crate::controls::ProcCtls::USE_TPR_SHADOW.bits() != 0,
+            Feature::PauseLoop => p.has2(ProcCtls2::PAUSE_LOOP_EXITING),
             Feature::NotOffered => false,
         }
     }
@@ -155,7 +161,7 @@ fields! {
     EXECUTIVE_VMCS_POINTER = 0x200c, W64, Control, Base;
     PML_ADDRESS = 0x200e, W64, Control, NotOffered;
     TSC_OFFSET = 0x2010, W64, Control, Base;
-    VIRTUAL_APIC_ADDRESS = 0x2012, W64, Control, NotOffered;
+    VIRTUAL_APIC_ADDRESS = 0x2012, W64, Control, TprShadow;
     APIC_ACCESS_ADDRESS = 0x2014, W64, Control, NotOffered;
     POSTED_INTERRUPT_DESCRIPTOR = 0x2016, W64, Control, NotOffered;
     VMFUNC_CONTROLS = 0x2018, W64, Control, Vmfunc;
@@ -202,10 +208,10 @@ fields! {
     ENTRY_INTERRUPTION_INFO = 0x4016, W32, Control, Base;
     ENTRY_EXCEPTION_ERROR_CODE = 0x4018, W32, Control, Base;
     ENTRY_INSTRUCTION_LENGTH = 0x401a, W32, Control, Base;
-    TPR_THRESHOLD = 0x401c, W32, Control, NotOffered;
+    TPR_THRESHOLD = 0x401c, W32, Control, TprShadow;
     SECONDARY_PROC_BASED_CONTROLS = 0x401e, W32, Control, Base;
-    PLE_GAP = 0x4020, W32, Control, NotOffered;
-    PLE_WINDOW = 0x4022, W32, Control, NotOffered;
+    PLE_GAP = 0x4020, W32, Control, PauseLoop;
+    PLE_WINDOW = 0x4022, W32, Control, PauseLoop;
     VM_INSTRUCTION_ERROR = 0x4400, W32, ReadOnly, Base;
     EXIT_REASON = 0x4402, W32, ReadOnly, Base;
     EXIT_INTERRUPTION_INFO = 0x4404, W32, ReadOnly, Base;

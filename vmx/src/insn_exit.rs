@@ -12,8 +12,18 @@
 //! for INVEPT, INVPCID, and INVVPID", "... for LIDT, LGDT, SIDT, or SGDT", "... for LLDT, LTR,
 //! SLDT, and STR", "... for RDRAND, RDSEED, TPAUSE, and UMWAIT").
 //!
-//! PAUSE-loop exiting is not implemented (and not advertised): PAUSE exits only with "PAUSE
-//! exiting".
+//! RDPMC exits with "RDPMC exiting" (26.1.3; reason 15, qualification 0), asked after the
+//! core's CPL/CR4.PCE #GP (a fault based on privilege level, 26.1.1) and before its
+//! invalid-counter #GP.
+//!
+//! PAUSE (26.1.3 "PAUSE"): "PAUSE exiting" exits at any CPL (and then "PAUSE-loop exiting" is
+//! ignored); otherwise, at CPL 0 only, "PAUSE-loop exiting" measures the time since the
+//! previous PAUSE at CPL 0 and since the first PAUSE of the loop, on a counter at the TSC's
+//! rate (hvbench: `Cpu::cycles`, the virtual clock the TSC is derived from, read after the
+//! PAUSE's own cost is charged). A PAUSE is the first of a loop if it is the first at CPL 0
+//! since VM entry or if more than PLE_Gap ticks passed since the previous one; any other PAUSE
+//! exits (reason 40, qualification 0) if more than PLE_Window ticks passed since the first of
+//! its loop.
 
 use crate::controls::{ProcCtls, ProcCtls2};
 use crate::exit::{reason, ExitInfo};
@@ -34,6 +44,13 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Res
         Mnemonic::Rdrand if p2.contains(ProcCtls2::RDRAND_EXITING) => ExitInfo { instruction_info: rdrand_info(i), ..ExitInfo::new(reason::RDRAND, 0) },
         Mnemonic::Rdseed if p2.contains(ProcCtls2::RDSEED_EXITING) => ExitInfo { instruction_info: rdrand_info(i), ..ExitInfo::new(reason::RDSEED, 0) },
         Mnemonic::Pause if p.contains(ProcCtls::PAUSE_EXITING) => ExitInfo::new(reason::PAUSE, 0),
+        Mnemonic::Pause if p2.contains(ProcCtls2::PAUSE_LOOP_EXITING) && x.cpu.state.cpl == 0 => {
+            if !pause_loop_exits(vmx, x) {
+                return Ok(0);
+            }
+            ExitInfo::new(reason::PAUSE, 0)
+        }
+        Mnemonic::Rdpmc if p.contains(ProcCtls::RDPMC_EXITING) => ExitInfo::new(reason::RDPMC, 0),
         Mnemonic::Monitor if p.contains(ProcCtls::MONITOR_EXITING) => ExitInfo::new(reason::MONITOR, 0),
         Mnemonic::Mwait if p.contains(ProcCtls::MWAIT_EXITING) => ExitInfo::new(reason::MWAIT, c.monitor_armed as u64),
         Mnemonic::Mwait => {
@@ -86,6 +103,19 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Res
     };
     vmx.vm_exit(x, ExitInfo { instruction_len: len, ..info });
     Err(Fault::Diverted)
+}
+
+/// PAUSE-loop exiting for a PAUSE at CPL 0 (see the module documentation): updates the loop
+/// tracking and says whether this PAUSE exits.
+fn pause_loop_exits(vmx: &mut Vmx, x: &mut Exec<'_>) -> bool {
+    let Some(c) = vmx.ctx.as_mut() else { return false };
+    let now = x.cpu.cycles;
+    let (first, exits) = match c.ple_loop {
+        Some((last, first)) if now.wrapping_sub(last) <= c.ple_gap as u64 => (first, now.wrapping_sub(first) > c.ple_window as u64),
+        _ => (now, false),
+    };
+    c.ple_loop = Some((now, first));
+    exits
 }
 
 /// MONITOR completed in the guest without a VM exit: the monitoring hardware is armed.

@@ -150,6 +150,9 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             match cr {
                 3 if c.proc.contains(ProcCtls::CR3_STORE_EXITING) => exit(vmx, x, insn(reason::CR_ACCESS, q, len)),
                 8 if c.proc.contains(ProcCtls::CR8_STORE_EXITING) => exit(vmx, x, insn(reason::CR_ACCESS, q, len)),
+                // 30.3: with "use TPR shadow", MOV from CR8 reads VTPR bits 7:4 (bits 63:4 of
+                // the destination cleared).
+                8 if c.proc.contains(ProcCtls::USE_TPR_SHADOW) => Ok((x.read_phys(PhysAddr(c.virtual_apic.wrapping_add(VTPR)), 1) >> 4) & 0xf),
                 // 26.3: bits owned by the host read from the read shadow.
                 0 => Ok((value & !c.cr0_mask) | (c.cr0_shadow & c.cr0_mask)),
                 4 => Ok((value & !c.cr4_mask) | (c.cr4_shadow & c.cr4_mask)),
@@ -337,9 +340,49 @@ fn mov_to_cr(vmx: &mut Vmx, x: &mut Exec<'_>, c: &crate::Ctx, len: u8, cr: u8, g
         vmx.vm_exit(x, ExitInfo { instruction_len: len as u32, ..ExitInfo::new(reason::CR_ACCESS, q) });
         return Err(Fault::Diverted);
     }
+    if cr == 8 {
+        // The write's own check (SDM "MOV—Move to/from Control Registers": #GP(0) for a 1 in
+        // CR8 bits 63:4) comes after the VM-exit decision.
+        if value & !0xf != 0 {
+            return Err(hvbench_cpu::Exception::gp0().into());
+        }
+        if c.proc.contains(ProcCtls::USE_TPR_SHADOW) {
+            return cr8_tpr_shadow(vmx, x, c, len, value);
+        }
+    }
     Ok(match cr {
         0 => (value & !c.cr0_mask) | (x.cpu.state.cr0 & c.cr0_mask),
         4 => (value & !c.cr4_mask) | (x.cpu.state.cr4 & c.cr4_mask),
         _ => value,
     })
+}
+
+/// Offset of VTPR on the virtual-APIC page (SDM 30.1.1 "Virtualized APIC Registers").
+const VTPR: u64 = 0x80;
+
+/// MOV to CR8 with "use TPR shadow" and "CR8-load exiting" = 0 (SDM 30.3 "Virtualizing
+/// CR8-Based TPR Accesses"): VTPR bits 7:4 = source bits 3:0, VTPR bits 3:0 and bytes 81H-83H
+/// cleared (the page is accessed by physical address, not through EPT: the virtual-APIC
+/// address is a physical address, 25.6.8), then TPR virtualization (30.1.2; with
+/// "virtual-interrupt delivery" = 0, never offered): if TPR threshold bits 3:0 > VTPR bits
+/// 7:4, a trap-like VM exit "TPR below threshold" (reason 43, qualification 0) after the
+/// instruction, with RIP of the next instruction and blocking by STI/MOV SS of the previous
+/// instruction over. The exit has priority over a debug trap of the MOV (30.1.2: TPR
+/// virtualization comes before debug exceptions the operation triggers): a single-step trap
+/// (RFLAGS.TF) stays pending and the exit saves BS in the pending-debug-exceptions field.
+fn cr8_tpr_shadow(vmx: &mut Vmx, x: &mut Exec<'_>, c: &crate::Ctx, len: u8, value: u64) -> Result<u64> {
+    let v = (value & 0xf) << 4;
+    x.write_phys(PhysAddr(c.virtual_apic.wrapping_add(VTPR)), 4, v);
+    if c.tpr_threshold & 0xf > (value & 0xf) as u32 {
+        // CR8 exists in 64-bit mode only: the next instruction is at RIP + length.
+        x.cpu.state.rip = x.cpu.state.rip.wrapping_add(len as u64);
+        x.cpu.state.shadow = 0;
+        if x.cpu.state.rflags & hvbench_cpu::flags::TF != 0 {
+            let p = x.cpu.pending_debug();
+            x.cpu.set_pending_debug(p | 1 << 14);
+        }
+        vmx.vm_exit(x, ExitInfo::new(reason::TPR_BELOW_THRESHOLD, 0));
+        return Err(Fault::Diverted);
+    }
+    Ok(hvbench_cpu::ext::CR8_VIRTUALIZED)
 }

@@ -107,6 +107,17 @@ pub(crate) struct Ctx {
     /// A guest MONITOR armed the address-range monitoring hardware (cleared by VM entry, VM
     /// exits, SDM 28.5.6, and a guest MWAIT); the MWAIT exit qualification reports it.
     pub monitor_armed: bool,
+    /// The virtual-APIC address (a physical address, SDM 25.6.8), with "use TPR shadow".
+    pub virtual_apic: u64,
+    /// The TPR threshold (SDM 25.6.8).
+    pub tpr_threshold: u32,
+    /// PLE_Gap and PLE_Window (SDM 25.6.13), with "PAUSE-loop exiting".
+    pub ple_gap: u32,
+    /// PLE_Window.
+    pub ple_window: u32,
+    /// PAUSE-loop exiting: `Cpu::cycles` at the last PAUSE at CPL 0 since VM entry and at the
+    /// first PAUSE of the current loop (`None`: no PAUSE yet; 26.1.3).
+    pub ple_loop: Option<(u64, u64)>,
 }
 
 impl Vmx {

@@ -75,6 +75,15 @@ pub struct CtxState {
     /// The guest armed the address-range monitoring hardware.
     #[serde(default)]
     pub monitor_armed: bool,
+    /// Virtual-APIC address and TPR threshold.
+    #[serde(default)]
+    pub tpr_shadow: (u64, u32),
+    /// PLE_Gap and PLE_Window.
+    #[serde(default)]
+    pub ple: (u32, u32),
+    /// PAUSE-loop tracking: cycles at the last PAUSE and at the first of its loop.
+    #[serde(default)]
+    pub ple_loop: Option<(u64, u64)>,
 }
 
 impl From<&Ctx> for CtxState {
@@ -104,6 +113,11 @@ impl From<&Ctx> for CtxState {
             eptp_list,
             timer_deadline,
             monitor_armed,
+            virtual_apic,
+            tpr_threshold,
+            ple_gap,
+            ple_window,
+            ple_loop,
         } = *c;
         Self {
             vmcs: vmcs.0,
@@ -121,6 +135,9 @@ impl From<&Ctx> for CtxState {
             eptp_list,
             timer_deadline,
             monitor_armed,
+            tpr_shadow: (virtual_apic, tpr_threshold),
+            ple: (ple_gap, ple_window),
+            ple_loop,
         }
     }
 }
@@ -153,6 +170,11 @@ impl From<&CtxState> for Ctx {
             eptp_list: c.eptp_list,
             timer_deadline: c.timer_deadline,
             monitor_armed: c.monitor_armed,
+            virtual_apic: c.tpr_shadow.0,
+            tpr_threshold: c.tpr_shadow.1,
+            ple_gap: c.ple.0,
+            ple_window: c.ple.1,
+            ple_loop: c.ple_loop,
         }
     }
 }
@@ -265,6 +287,11 @@ mod tests {
             eptp_list: 0x40_0000,
             timer_deadline: Some(u64::MAX >> 5),
             monitor_armed: true,
+            virtual_apic: 0x31_4000,
+            tpr_threshold: 3,
+            ple_gap: 128,
+            ple_window: 4096,
+            ple_loop: Some((1000, 900)),
         });
         v
     }

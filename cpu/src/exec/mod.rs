@@ -23,6 +23,7 @@ mod io;
 mod misc;
 mod mov;
 mod muldiv;
+mod pmc;
 mod segment_ops;
 mod shift;
 mod simd;
@@ -75,6 +76,7 @@ const FAMILIES: &[fn(&Instruction) -> Option<Handler>] = &[
     x87_env::handler,
     x87_ops::handler,
     virt::handler,
+    pmc::handler,
 ];
 
 /// The handler for a decoded instruction.

@@ -444,14 +444,17 @@ fn mov_special(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             let mut v = x.reg(src);
             if x.cpu.vmx_non_root && matches!(dst, Register::CR0 | Register::CR3 | Register::CR4 | Register::CR8) {
                 v = x.intercept(Intercept::MovToCr { len: i.len() as u8, cr: num(dst), gpr: gpr(src), value: v }, v)?;
+                // The extension virtualized the CR8 write (TPR shadow, SDM Vol. 3C 30.3).
+                if dst == Register::CR8 && v == crate::ext::CR8_VIRTUALIZED {
+                    return Ok(());
+                }
             }
             return x.write_cr(dst, v);
         }
         if x.cpu.vmx_non_root && matches!(src, Register::CR0 | Register::CR3 | Register::CR4 | Register::CR8) {
-            // A store of CR3/CR8 may exit before the register is read (SDM 26.1.3).
-            let actual = if src == Register::CR8 { x.cpu.state.cr8 } else { x.read_cr(src)? };
+            // The answer is what the guest reads (read shadows, or the TPR shadow for CR8).
+            let actual = x.read_cr(src)?;
             let v = x.intercept(Intercept::MovFromCr { len: i.len() as u8, cr: num(src), gpr: gpr(dst), value: actual }, actual)?;
-            let v = if src == Register::CR8 { x.read_cr(src)? } else { v };
             x.set_reg(dst, v);
             return Ok(());
         }

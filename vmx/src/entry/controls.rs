@@ -39,6 +39,9 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
             return Err(fail(Controls, "ctl.msr_bitmap", "\"use MSR bitmaps\"=1 requires the MSR-bitmap address 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("MSR-bitmap address = {a:#x} (MAXPHYADDR = {maxphy})")));
         }
     }
+    if proc.contains(ProcCtls::USE_TPR_SHADOW) {
+        tpr_shadow(x, v, maxphy)?;
+    }
     let pin = PinCtls::from_bits_retain(f.pin);
     if !pin.contains(PinCtls::NMI_EXITING) && pin.contains(PinCtls::VIRTUAL_NMIS) {
         return Err(fail(Controls, "ctl.virtual_nmis", "\"NMI exiting\"=0 requires \"virtual NMIs\"=0; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("pin-based controls = {:#010x}: \"NMI exiting\" (bit 3) = 0, \"virtual NMIs\" (bit 5) = 1", f.pin)));
@@ -73,6 +76,27 @@ pub(crate) fn execution(x: &mut Exec<'_>, v: Vmcs, p: &Profile, f: &EntryFields)
     }
     if proc2.contains(ProcCtls2::UNRESTRICTED_GUEST) && !proc2.contains(ProcCtls2::ENABLE_EPT) {
         return Err(fail(Controls, "ctl.unrestricted_without_ept", "\"unrestricted guest\"=1 requires \"enable EPT\"=1; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("secondary processor-based controls = {:#010x}: \"unrestricted guest\" (bit 7) = 1, \"enable EPT\" (bit 1) = 0", f.proc2)));
+    }
+    Ok(())
+}
+
+/// The checks of 27.2.1.1 with "use TPR shadow" = 1: the virtual-APIC address 4-KByte aligned
+/// and within MAXPHYADDR; with "virtual-interrupt delivery" = 0 (never offered), TPR threshold
+/// bits 31:4 zero; with "virtualize APIC accesses" = 0 as well (never offered), TPR threshold
+/// bits 3:0 not above VTPR bits 7:4 (VTPR: byte 80H of the virtual-APIC page, read by
+/// physical address, 30.1.1).
+fn tpr_shadow(x: &mut Exec<'_>, v: Vmcs, maxphy: u8) -> Check {
+    let a = v.read(x, enc::VIRTUAL_APIC_ADDRESS);
+    if a & 0xfff != 0 || !fits(a, maxphy) {
+        return Err(fail(Controls, "ctl.virtual_apic_address", "\"use TPR shadow\"=1 requires the virtual-APIC address 4-KByte aligned and within MAXPHYADDR; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("virtual-APIC address = {a:#x} (MAXPHYADDR = {maxphy})")));
+    }
+    let t = v.read(x, enc::TPR_THRESHOLD) as u32;
+    if t >> 4 != 0 {
+        return Err(fail(Controls, "ctl.tpr_threshold_reserved", "\"use TPR shadow\"=1 and \"virtual-interrupt delivery\"=0 require TPR threshold bits 31:4 = 0; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("TPR threshold = {t:#x}")));
+    }
+    let vtpr = x.read_phys(hvbench_mmu::PhysAddr(a + 0x80), 1) as u32;
+    if t & 0xf > vtpr >> 4 {
+        return Err(fail(Controls, "ctl.tpr_threshold_vtpr", "\"use TPR shadow\"=1 with \"virtualize APIC accesses\"=0 and \"virtual-interrupt delivery\"=0 requires TPR threshold bits 3:0 <= VTPR bits 7:4; SDM 27.2.1.1 Checks on VM-Execution Control Fields").with(format!("TPR threshold = {t:#x}, VTPR (virtual-APIC page {a:#x} + 80H) = {vtpr:#04x}")));
     }
     Ok(())
 }

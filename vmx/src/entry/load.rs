@@ -163,6 +163,11 @@ fn make_ctx(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields) -> Ctx {
         mtf_base: 0,
         timer_deadline: None,
         monitor_armed: false,
+        virtual_apic: v.read(x, enc::VIRTUAL_APIC_ADDRESS),
+        tpr_threshold: v.read(x, enc::TPR_THRESHOLD) as u32,
+        ple_gap: v.read(x, enc::PLE_GAP) as u32,
+        ple_window: v.read(x, enc::PLE_WINDOW) as u32,
+        ple_loop: None,
     }
 }
 
