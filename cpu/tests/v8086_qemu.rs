@@ -47,7 +47,7 @@ fn v86_program() -> Vec<u8> {
         a.cli()?; // fine at IOPL 3
         a.pushf()?;
         a.pop(ax)?;
-        a.mov(bx, (RES >> 4) as u32)?;
+        a.mov(bx, RES >> 4)?;
         a.mov(ds, bx)?;
         a.mov(word_ptr(0), ax)?;
         a.int(0x30)?; // phase 1: through the DPL-3 trap gate
