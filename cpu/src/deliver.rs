@@ -130,7 +130,11 @@ impl Exec<'_> {
         let len = if kind == EventKind::Exception || kind == EventKind::External { 0 } else { return_rip.wrapping_sub(rip).min(15) as u8 };
         self.cpu.delivering_kind = (kind, len);
         self.count_delivery();
-        let r = self.deliver(vec, kind, error_code, return_rip);
+        let r = if kind == EventKind::SoftwareInterrupt && self.cpu.state.mode() == Mode::Virtual8086 {
+            self.inject_v8086_software_interrupt(vec, return_rip)
+        } else {
+            self.deliver(vec, kind, error_code, return_rip)
+        };
         self.finish_delivery(r);
     }
 

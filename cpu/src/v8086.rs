@@ -188,14 +188,24 @@ impl Exec<'_> {
             }
             return self.software_interrupt(vec, EventKind::SoftwareInterrupt);
         }
-        // Methods 5 and 6: an 8086-style frame on the v8086 stack, the handler from the IVT.
-        // The IVT read and the pushes are accesses by the v8086 program (CPL 3).
+        let ip = self.redirect_to_ivt(vec, self.cpu.next_rip)?;
+        self.branch(ip);
+        Ok(())
+    }
+
+    /// Methods 5 and 6 of Table 20-2: an 8086-style frame (FLAGS, CS, `return_ip`) on the
+    /// v8086 stack, IF (IOPL 3) or VIF (IOPL < 3) and TF cleared, CS from IVT[vec] at linear
+    /// 0. At IOPL < 3 the pushed FLAGS show IF = VIF and IOPL = 3. The IVT read and the pushes
+    /// are accesses by the v8086 program (CPL 3). Returns the handler's IP.
+    fn redirect_to_ivt(&mut self, vec: u8, return_ip: u64) -> Result<u64> {
+        let f = self.cpu.state.rflags;
+        let iopl3 = f & flags::IOPL == flags::IOPL;
         let entry = self.read_linear_as(vec as u64 * 4, 4, Access::new(AccessKind::Read, 3, f & flags::AC != 0))?;
         let mut image = f & 0xffff;
         if !iopl3 {
             image = (image & !flags::IF) | if f & flags::VIF != 0 { flags::IF } else { 0 } | flags::IOPL;
         }
-        let frame = [image, self.cpu.state.seg(SegReg::Cs).selector as u64, self.cpu.next_rip & 0xffff];
+        let frame = [image, self.cpu.state.seg(SegReg::Cs).selector as u64, return_ip & 0xffff];
         let m = self.stack_mask();
         for (n, val) in frame.into_iter().enumerate() {
             let off = self.stack_pointer_after(-2 * (n as i64 + 1)) & m;
@@ -208,8 +218,19 @@ impl Exec<'_> {
         s.gpr[4] = sp;
         s.rflags &= !(flags::TF | if iopl3 { flags::IF } else { flags::VIF });
         s.seg[SegReg::Cs as usize] = v86_segment((entry >> 16) as u16);
-        self.branch(entry & 0xffff);
-        Ok(())
+        Ok(entry & 0xffff)
+    }
+
+    /// A software interrupt injected by VM entry into a virtual-8086 guest (SDM Vol. 3C
+    /// 27.6.1.1): no #GP for IOPL < 3; with CR4.VME a clear redirection-bitmap bit sends it
+    /// through the 8086 IVT as INT n would, a set bit through the IDT.
+    pub(crate) fn inject_v8086_software_interrupt(&mut self, vec: u8, return_rip: u64) -> Result<()> {
+        if self.cpu.state.cr4 & cr4::VME != 0 && !self.redirection_bit(vec)? {
+            let ip = self.redirect_to_ivt(vec, return_rip)?;
+            self.cpu.state.rip = ip;
+            return Ok(());
+        }
+        self.deliver_from_v8086(vec, EventKind::SoftwareInterrupt, None, return_rip)
     }
 
     /// Bit `vec` of the software interrupt redirection bitmap: the 32 bytes just below the

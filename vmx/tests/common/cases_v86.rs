@@ -110,4 +110,46 @@ pub static CASES: &[Case] = &[
             &[fld(enc::GUEST_RIP, 0x10), fld(enc::GUEST_RSP, 0x6ffa), fld(enc::GUEST_RFLAGS, VM | 2), fld(enc::GUEST_CS_SELECTOR, REAL_GUEST >> 4)],
         )
     },
+    Case {
+        pokes: REDIRECT_POKES,
+        mem: &[MemCheck { addr: 0x6ffa, size: 4, value: (REAL_GUEST >> 4) << 16 | 2 }, MemCheck { addr: 0x6ffe, size: 2, value: 0x3202 }],
+        ..case(
+            "v86_guest_injected_int_redirected_to_ivt",
+            "VM entry injecting software interrupt 21H (type 4, instruction length 2) into a virtual-8086 guest with CR4.VME = 1, IOPL 0, VIF = 1 and the redirection-bitmap bit clear: no #GP for IOPL < 3, and the interrupt goes through the 8086 IVT (SDM 27.6.1.1): FLAGS with IF = VIF and IOPL 3, CS, IP = RIP + 2 pushed; at 0900:0010 CPUID exits: reason 10, RIP 10H, RSP 6FFAH, VIF cleared",
+            Program::Launch { kind: GuestKind::Real, fields: |f| {
+                v86_fields(f, 1 << 19);
+                set(f, enc::GUEST_CR4, 0x2001);
+                set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0421);
+                set(f, enc::ENTRY_INSTRUCTION_LENGTH, 2);
+            }, guest: Guest::Real(INT_GUEST), at_exit: None },
+            exit(reason::CPUID),
+            &[fld(enc::GUEST_RIP, 0x10), fld(enc::GUEST_RSP, 0x6ffa), fld(enc::GUEST_RFLAGS, VM | 2)],
+        )
+    },
+    Case {
+        why: "base = selector << 4",
+        ..case(
+            "entry_guest_v86_ds_base",
+            "a virtual-8086 guest whose DS base is not DS selector << 4 (selector 0, base 10H) fails the guest-state checks (27.3.1.2 \"If the guest will be virtual-8086, the address must be the selector field shifted left 4 bits\"): reason 33 with bit 31 set",
+            Program::Launch { kind: GuestKind::Real, fields: |f| {
+                v86_fields(f, 0);
+                set(f, enc::GUEST_DS_BASE, 0x10);
+            }, guest: Guest::Real(&[0x0f, 0xa2]), at_exit: None },
+            entry_fail(33),
+            &[],
+        )
+    },
+    Case {
+        why: "access rights = F3H",
+        ..case(
+            "entry_guest_v86_cs_rights",
+            "a virtual-8086 guest whose CS access rights are FBH (accessed code, DPL 3) rather than F3H fails the guest-state checks (27.3.1.2 \"If the guest will be virtual-8086, the field must be 000000F3H\"): reason 33 with bit 31 set",
+            Program::Launch { kind: GuestKind::Real, fields: |f| {
+                v86_fields(f, 0);
+                set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xfb);
+            }, guest: Guest::Real(&[0x0f, 0xa2]), at_exit: None },
+            entry_fail(33),
+            &[],
+        )
+    },
 ];
