@@ -277,7 +277,11 @@ impl Exec<'_> {
         // Room for the whole frame (#SS(EXT), checked before anything is written).
         let smask: u64 = if ss.db() { 0xffff_ffff } else { 0xffff };
         let bytes = w * n;
-        let top = esp & smask;
+        // ESP0 = 0 is the top of the stack's address space (the first push wraps).
+        let top = match esp & smask {
+            0 => smask + 1,
+            t => t,
+        };
         let ok = if ss.attr & attr::DC != 0 {
             top >= bytes && top - bytes > ss.limit as u64
         } else {
