@@ -720,9 +720,6 @@ impl Exec<'_> {
     #[inline(always)]
     fn fetch_block(&mut self) -> Result<Fetched, Fault> {
         let mode = self.cpu.state.mode();
-        if mode == Mode::Virtual8086 {
-            return Err(Fault::Unsupported(&"virtual-8086 mode (RFLAGS.VM=1) is not implemented yet"));
-        }
         let bitness = mode.bitness();
         let rip = self.cpu.state.rip;
         let la = self.code_linear(rip)?;

@@ -17,6 +17,9 @@ pub const BRAND: &[u8; 48] = b"hvbench virtual x86-64 CPU @ 1.00GHz\0\0\0\0\0\0\
 pub mod edx1 {
     /// x87 FPU on chip.
     pub const FPU: u32 = 1 << 0;
+    /// Virtual-8086 mode enhancements: CR4.VME, CR4.PVI, VIF/VIP, the software interrupt
+    /// redirection bitmap (crate::v8086).
+    pub const VME: u32 = 1 << 1;
     /// Debugging extensions (CR4.DE).
     pub const DE: u32 = 1 << 2;
     /// Page size extension (4-MByte pages).
@@ -157,7 +160,7 @@ pub struct Features {
 /// What the core implements today.
 pub const FEATURES: Features = Features {
     ecx1: ecx1::SSE3 | ecx1::SSSE3 | ecx1::SSE41 | ecx1::SSE42 | ecx1::XSAVE | ecx1::MONITOR | ecx1::PCID | ecx1::RDRAND | ecx1::CX16 | ecx1::MOVBE | ecx1::POPCNT | ecx1::X2APIC | ecx1::TSC_DEADLINE,
-    edx1: edx1::FPU | edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
+    edx1: edx1::FPU | edx1::VME | edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2 | edx1::CLFSH | edx1::CX8 | edx1::DE | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::APIC | edx1::SEP | edx1::PGE | edx1::CMOV | edx1::PAT | edx1::PSE36 | edx1::MTRR,
     ebx7: ebx7::FSGSBASE | ebx7::SMEP | ebx7::INVPCID | ebx7::RDSEED | ebx7::SMAP | ebx7::BMI1 | ebx7::BMI2 | ebx7::ADX,
     ecx7: ecx7::RDPID | ecx7::LA57,
     ecx_ext: ecx_ext::LZCNT,

@@ -30,7 +30,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    fn ext(self) -> u32 {
+    pub(crate) fn ext(self) -> u32 {
         match self {
             EventKind::Exception | EventKind::External | EventKind::PrivilegedSoftwareException => 1,
             _ => 0,
@@ -130,7 +130,11 @@ impl Exec<'_> {
         let len = if kind == EventKind::Exception || kind == EventKind::External { 0 } else { return_rip.wrapping_sub(rip).min(15) as u8 };
         self.cpu.delivering_kind = (kind, len);
         self.count_delivery();
-        let r = self.deliver(vec, kind, error_code, return_rip);
+        let r = if kind == EventKind::SoftwareInterrupt && self.cpu.state.mode() == Mode::Virtual8086 {
+            self.inject_v8086_software_interrupt(vec, return_rip)
+        } else {
+            self.deliver(vec, kind, error_code, return_rip)
+        };
         self.finish_delivery(r);
     }
 
@@ -257,7 +261,7 @@ impl Exec<'_> {
     fn deliver(&mut self, vec: u8, kind: EventKind, error_code: Option<u32>, return_rip: u64) -> Result<()> {
         match self.cpu.state.mode() {
             Mode::Real => self.deliver_real(vec, return_rip),
-            Mode::Virtual8086 => Err(Fault::Unsupported(&"interrupt in virtual-8086 mode")),
+            Mode::Virtual8086 => self.deliver_from_v8086(vec, kind, error_code, return_rip),
             Mode::Long64 | Mode::Compat16 | Mode::Compat32 => self.deliver_long(vec, kind, error_code, return_rip),
             Mode::Protected16 | Mode::Protected32 => self.deliver_protected(vec, kind, error_code, return_rip),
         }
@@ -318,7 +322,7 @@ impl Exec<'_> {
 
     /// Reads IDT gate `vec` and checks the parts common to protected and IA-32e mode.
     /// Returns (low 8 bytes, high 8 bytes in IA-32e mode).
-    fn read_gate(&mut self, vec: u8, kind: EventKind, long: bool) -> Result<(u64, u64)> {
+    pub(crate) fn read_gate(&mut self, vec: u8, kind: EventKind, long: bool) -> Result<(u64, u64)> {
         let ext = kind.ext();
         let size = if long { 16 } else { 8 };
         let idt = self.cpu.state.idtr;
@@ -368,7 +372,7 @@ impl Exec<'_> {
     }
 
     /// Loads and checks the handler's code segment (SDM 6.12.1.1 and the INT n pseudocode).
-    fn gate_code_segment(&mut self, selector: u16, ext: u32, long: bool) -> Result<Descriptor> {
+    pub(crate) fn gate_code_segment(&mut self, selector: u16, ext: u32, long: bool) -> Result<Descriptor> {
         let code = (selector as u32 & 0xfffc) + ext;
         if selector & 0xfffc == 0 {
             return Err(Exception::gp(ext).into());

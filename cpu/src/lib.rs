@@ -32,6 +32,7 @@ pub mod segload;
 pub mod sandbox;
 pub mod segment;
 pub mod state;
+pub mod v8086;
 mod task;
 
 pub use cpu::{Cpu, CpuConfig, Exec, RecentExceptions, StopReason};

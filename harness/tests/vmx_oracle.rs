@@ -31,6 +31,8 @@ mod cases_entry;
 
 #[path = "../../vmx/tests/common/cases_vmxexits.rs"]
 mod cases_vmxexits;
+#[path = "../../vmx/tests/common/cases_v86.rs"]
+mod cases_v86;
 
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;

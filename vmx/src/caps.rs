@@ -228,8 +228,8 @@ impl Profile {
     pub const CR0_FIXED1: u64 = 0xffff_ffff;
     /// CR4 bits fixed to 1 (SDM A.8): VMXE.
     pub const CR4_FIXED0: u64 = 0x2000;
-    /// CR4 bits that may be 1: those hvbench's CR4 implements (VME..LA57, VMXE, FSGSBASE,
-    /// PCIDE, OSXSAVE, SMEP, SMAP).
+    /// CR4 bits that may be 1: exactly those MOV to CR4 accepts (VME..LA57, VMXE, FSGSBASE,
+    /// PCIDE, OSXSAVE, SMEP, SMAP; VME and PVI are modelled by hvbench_cpu::v8086).
     pub const CR4_FIXED1: u64 = 0x1fff | (1 << 13) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20) | (1 << 21);
 
     /// IA32_VMX_VMCS_ENUM (SDM A.9): the highest index (bits 9:1) of any supported field.

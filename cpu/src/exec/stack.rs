@@ -123,6 +123,9 @@ fn pop<const SIZE: u32>(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 
 /// PUSHF: RFLAGS with VM and RF cleared (SDM "PUSHF/PUSHFD/PUSHFQ").
 fn pushf<const SIZE: u32>(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if crate::v8086::in_v8086(x.cpu.state.rflags) {
+        return x.v8086_pushf(SIZE);
+    }
     let f = x.cpu.state.rflags & !(flags::VM | flags::RF);
     x.push(SIZE, f)
 }
@@ -130,6 +133,9 @@ fn pushf<const SIZE: u32>(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
 /// POPF with the privilege rules of SDM "POPF/POPFD/POPFQ": IOPL changes only at CPL 0, IF
 /// only when CPL <= IOPL; VM, VIP, VIF never change; RF is cleared.
 fn popf<const SIZE: u32>(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
+    if crate::v8086::in_v8086(x.cpu.state.rflags) {
+        return x.v8086_popf(SIZE);
+    }
     let v = x.pop(SIZE)?;
     x.write_flags(v, SIZE);
     Ok(())

@@ -12,6 +12,7 @@ use crate::operand::seg_of;
 use crate::regs::{cr0, cr4, efer};
 use crate::segment::{attr, systype, DescTable, SegReg};
 use crate::state::{Activity, Mode};
+use crate::v8086::IfTarget;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 
 pub(super) fn handler(i: &Instruction) -> Option<Handler> {
@@ -81,19 +82,19 @@ fn cmc(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// CLI/STI in protected mode need CPL <= IOPL (SDM "CLI"; VME/PVI are not modelled).
+/// CLI/STI in protected mode need CPL <= IOPL, or change VIF under CR4.VME/PVI (SDM "CLI",
+/// "STI"; crate::v8086).
 fn cli(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
-    if x.cpu.state.mode() != Mode::Real && x.cpu.state.cpl > x.iopl() {
-        return Err(Exception::gp0().into());
+    if x.cli_sti_target(false)? == IfTarget::Real {
+        x.cpu.state.rflags &= !flags::IF;
     }
-    x.cpu.state.rflags &= !flags::IF;
     Ok(())
 }
 
 /// STI: interrupts stay blocked until after the next instruction (SDM "STI").
 fn sti(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
-    if x.cpu.state.mode() != Mode::Real && x.cpu.state.cpl > x.iopl() {
-        return Err(Exception::gp0().into());
+    if x.cli_sti_target(true)? == IfTarget::Virtual {
+        return Ok(());
     }
     if x.cpu.state.rflags & flags::IF == 0 {
         x.cpu.state.rflags |= flags::IF;
@@ -404,6 +405,9 @@ fn swapgs(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
 }
 
 fn int_n(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
+    if crate::v8086::in_v8086(x.cpu.state.rflags) {
+        return x.v8086_int_n(i.immediate8());
+    }
     x.software_interrupt(i.immediate8(), EventKind::SoftwareInterrupt)
 }
 fn int3(x: &mut Exec<'_>, _: &Instruction) -> Result<()> {
@@ -743,8 +747,8 @@ fn iret_unblocks_nmi_early(x: &mut Exec<'_>) {
 }
 
 /// IRET/IRETD/IRETQ (SDM Vol. 2A "IRET/IRETD/IRETQ"): real mode, protected mode to the same
-/// or an outer level, and IA-32e mode. Task returns (NT=1) and returns to virtual-8086 mode
-/// are refused visibly. IRET ends NMI blocking.
+/// or an outer level, IA-32e mode, and to and within virtual-8086 mode (crate::v8086). Task
+/// returns (NT=1) are refused visibly. IRET ends NMI blocking.
 fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let size: u32 = match i.code() {
         Code::Iretw => 2,
@@ -752,7 +756,19 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         _ => 8,
     };
     let mode = x.cpu.state.mode();
-    if mode == Mode::Real {
+    if mode == Mode::Virtual8086 && x.iopl() < 3 {
+        iret_unblocks_nmi_early(x);
+        x.v8086_iret_vme(size)?;
+        if !x.cpu.iret_keeps_nmi_blocking {
+            x.cpu.state.nmi_blocked = false;
+        }
+        x.cpu.iret_unblocked_nmi = false;
+        x.cpu.poll_events = true;
+        return Ok(());
+    }
+    if mode == Mode::Real || mode == Mode::Virtual8086 {
+        // Real mode, and virtual-8086 mode at IOPL 3: CS keeps its v8086 rights (0xF3) and
+        // POPF's rules leave IOPL, VM, VIF and VIP alone (SDM "IRET").
         iret_unblocks_nmi_early(x);
         let ip = x.peek(0, size)?;
         let cs = x.peek(size as u64, size)? as u16;
@@ -791,8 +807,13 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     let ip = x.peek(0, size)?;
     let cs_sel = x.peek(size as u64, size)? as u16;
     let fl = x.peek(2 * size as u64, size)?;
-    if fl & flags::VM != 0 && x.cpu.state.cpl == 0 && mode != Mode::Long64 && size == 4 {
-        return Err(Fault::Unsupported(&"IRET to virtual-8086 mode is not implemented yet"));
+    if fl & flags::VM != 0 && x.cpu.state.cpl == 0 && x.cpu.state.efer & efer::LMA == 0 && size == 4 {
+        x.iret_to_v8086()?;
+        if !x.cpu.iret_keeps_nmi_blocking {
+            x.cpu.state.nmi_blocked = false;
+        }
+        x.cpu.iret_unblocked_nmi = false;
+        return Ok(());
     }
     let cpl = x.cpu.state.cpl;
     let rpl = (cs_sel & 3) as u8;

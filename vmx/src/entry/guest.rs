@@ -105,9 +105,13 @@ pub(crate) fn control_registers(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &
     Ok(())
 }
 
-/// 27.3.1.2 "Checks on Guest Segment Registers" (not virtual-8086: RFLAGS.VM=1 is refused by
-/// the RFLAGS check, since hvbench does not model virtual-8086 mode).
+/// 27.3.1.2 "Checks on Guest Segment Registers". "The guest will be virtual-8086" when guest
+/// RFLAGS.VM=1; with "IA-32e mode guest"=1 or CR0.PE=0 such a VM=1 fails the RFLAGS check of
+/// 27.3.1.4 anyway, so the virtual-8086 rules are applied only where VM=1 is allowed.
 pub(crate) fn segments(g: &GuestState) -> Check {
+    if v8086_guest(g) {
+        return v8086_segments(g);
+    }
     let s = &g.seg;
     let usable = |i: usize| s[i].attr & attr::UNUSABLE == 0;
     let typ = |i: usize| s[i].attr & attr::TYPE;
@@ -199,6 +203,58 @@ pub(crate) fn segments(g: &GuestState) -> Check {
     Ok(())
 }
 
+/// Whether the guest will be virtual-8086 (guest RFLAGS.VM=1) where 27.3.1.4 allows it.
+fn v8086_guest(g: &GuestState) -> bool {
+    g.rflags & hvbench_cpu::flags::VM != 0 && !g.ia32e && g.cr0 & cr0::PE != 0
+}
+
+/// 27.3.1.2 for a virtual-8086 guest: CS, SS, DS, ES, FS, GS with base = selector << 4, limit
+/// FFFFH and access rights F3H; TR and LDTR as for any guest outside IA-32e mode.
+fn v8086_segments(g: &GuestState) -> Check {
+    let s = &g.seg;
+    if s[TR].selector & 4 != 0 {
+        return Err(fail(Guest(0), "guest.tr.ti", "guest TR selector TI flag must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest TR selector = {:#06x}", s[TR].selector)));
+    }
+    let ldtr_usable = s[LDTR].attr & attr::UNUSABLE == 0;
+    if ldtr_usable && s[LDTR].selector & 4 != 0 {
+        return Err(fail(Guest(0), "guest.ldtr.ti", "a usable guest LDTR needs selector TI flag 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest LDTR selector = {:#06x}", s[LDTR].selector)));
+    }
+    let la57 = g.cr4 & cr4::LA57 != 0;
+    if !canonical(s[TR].base, la57) || (ldtr_usable && !canonical(s[LDTR].base, la57)) {
+        return Err(fail(Guest(0), "guest.base.canonical", "guest TR (and a usable LDTR) base addresses must be canonical; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest TR base = {:#x}, LDTR base = {:#x}", s[TR].base, s[LDTR].base)));
+    }
+    for i in [ES, CS, SS, 3, 4, 5] {
+        let r = &s[i];
+        if r.base != (r.selector as u64) << 4 {
+            return Err(fail(Guest(0), "guest.v8086.base", "a virtual-8086 guest needs CS, SS, DS, ES, FS, GS base = selector << 4; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} selector = {:#06x}, base = {:#x}", SEG_NAMES[i], r.selector, r.base)));
+        }
+        if r.limit != 0xffff {
+            return Err(fail(Guest(0), "guest.v8086.limit", "a virtual-8086 guest needs CS, SS, DS, ES, FS, GS limit = FFFFH; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} limit = {:#x}", SEG_NAMES[i], r.limit)));
+        }
+        if r.attr != 0xf3 {
+            return Err(fail(Guest(0), "guest.v8086.ar", "a virtual-8086 guest needs CS, SS, DS, ES, FS, GS access rights = F3H; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {:#x}", SEG_NAMES[i], r.attr)));
+        }
+    }
+    for (i, seg) in s.iter().enumerate().filter(|&(i, _)| i == TR || (i == LDTR && ldtr_usable)) {
+        let a = seg.attr;
+        if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
+            return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {a:#x}: reserved bits {:#x} set", SEG_NAMES[i], a & 0xfffe_0f00)));
+        }
+        let lim = seg.limit;
+        if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
+            return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} limit = {lim:#x}, access rights = {a:#x} (G = {})", SEG_NAMES[i], (a & attr::G != 0) as u8)));
+        }
+    }
+    let typ = s[TR].attr & attr::TYPE;
+    if !(typ == 11 || typ == 3) || s[TR].attr & attr::S != 0 || s[TR].attr & attr::P == 0 || s[TR].attr & attr::UNUSABLE != 0 {
+        return Err(fail(Guest(0), "guest.tr.type", "guest TR must be a usable, present busy TSS (type 11, or 3 outside IA-32e mode) with S=0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest TR access rights = {:#x}", s[TR].attr)));
+    }
+    if ldtr_usable && (s[LDTR].attr & attr::TYPE != 2 || s[LDTR].attr & attr::S != 0 || s[LDTR].attr & attr::P == 0) {
+        return Err(fail(Guest(0), "guest.ldtr.type", "a usable guest LDTR must be a present LDT (type 2) with S=0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest LDTR access rights = {:#x}", s[LDTR].attr)));
+    }
+    Ok(())
+}
+
 /// 27.3.1.3 "Checks on Guest Descriptor-Table Registers".
 pub(crate) fn descriptor_tables(x: &mut Exec<'_>, v: Vmcs) -> Check {
     if !canonical_max(v.read(x, enc::GUEST_GDTR_BASE)) || !canonical_max(v.read(x, enc::GUEST_IDTR_BASE)) {
@@ -223,10 +279,8 @@ pub(crate) fn rip_rflags(x: &mut Exec<'_>, v: Vmcs, g: &GuestState) -> Check {
     if f >> 22 != 0 || f & (1 << 15 | 1 << 5 | 1 << 3) != 0 || f & 2 == 0 {
         return Err(fail(Guest(0), "guest.rflags.reserved", "guest RFLAGS bits 63:22, 15, 5, 3 must be 0 and bit 1 must be 1; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP").with(format!("guest RFLAGS = {f:#x}")));
     }
-    if f & hvbench_cpu::flags::VM != 0 {
-        // SDM: VM must be 0 with IA-32e mode guest or CR0.PE=0; hvbench does not model
-        // virtual-8086 mode at all, so it refuses VM=1 here too.
-        return Err(fail(Guest(0), "guest.rflags.vm", "guest RFLAGS.VM=1: virtual-8086 guests are not supported by hvbench (the SDM requires VM=0 with \"IA-32e mode guest\"=1 or CR0.PE=0); SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP").with(format!("guest RFLAGS = {f:#x} (VM = 1)")));
+    if f & hvbench_cpu::flags::VM != 0 && (g.ia32e || g.cr0 & cr0::PE == 0) {
+        return Err(fail(Guest(0), "guest.rflags.vm", "guest RFLAGS.VM must be 0 if \"IA-32e mode guest\"=1 or guest CR0.PE=0; SDM 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP").with(format!("guest RFLAGS = {f:#x} (VM = 1), \"IA-32e mode guest\" = {}, guest CR0.PE = {}", g.ia32e as u8, (g.cr0 & cr0::PE != 0) as u8)));
     }
     let info = v.read(x, enc::ENTRY_INTERRUPTION_INFO) as u32;
     if info & intr::VALID != 0 && (info >> intr::TYPE_SHIFT) & 7 == intr::EXTERNAL && f & hvbench_cpu::flags::IF == 0 {

@@ -368,7 +368,8 @@ pub const fn guest(name: &'static str, why: &'static str, doc: &'static str, fie
 }
 
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
-/// `cases_exits2.rs`, `cases_fixes.rs` and `cases_entry.rs` (one program per VM-entry check).
+/// `cases_exits2.rs`, `cases_fixes.rs`, `cases_entry.rs` (one program per VM-entry check) and
+/// `cases_v86.rs` (virtual-8086 guests).
 pub fn all() -> impl Iterator<Item = &'static Case> {
     CASES.iter()
         .chain(super::cases_exits::CASES)
@@ -377,6 +378,7 @@ pub fn all() -> impl Iterator<Item = &'static Case> {
         .chain(super::cases_fixes::CASES)
         .chain(super::cases_entry::CASES)
         .chain(super::cases_vmxexits::CASES)
+        .chain(super::cases_v86::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module

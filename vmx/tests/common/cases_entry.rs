@@ -314,16 +314,13 @@ pub static CASES: &[Case] = &[
     guest("entry_guest_rflags_bit22", "RFLAGS", "guest.rflags.reserved: guest RFLAGS bit 22 set (27.3.1.4): reason 33", |f| set(f, enc::GUEST_RFLAGS, 2 | 1 << 22)),
     guest("entry_guest_rflags_vm_ia32e", "RFLAGS.VM", "guest.rflags.vm: guest RFLAGS.VM = 1 with \"IA-32e mode guest\" (27.3.1.4): reason 33", |f| set(f, enc::GUEST_RFLAGS, 0x2_0002)),
     guest("entry_guest_rflags_if_injection", "RFLAGS.IF=1", "guest.rflags.if: injecting external interrupt 0x20 with guest RFLAGS.IF = 0 (27.3.1.4): reason 33", |f| set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0020)),
-    Case {
-        hvbench_differs: Some("entry_guest_virtual_8086_enters exit_reason=0000000080000021"),
-        ..case(
-            "entry_guest_virtual_8086_enters",
-            "guest.rflags.vm (its converse): a virtual-8086 guest (CR0.PE = 1, \"IA-32e mode guest\" = 0, RFLAGS.VM = 1; \"unrestricted guest\" so CR0.PG may be 0) whose segments follow the virtual-8086 rules (base = selector << 4, limit FFFFH, access rights F3H) passes every check (27.3.1.2, 27.3.1.4 forbid VM = 1 only with IA-32e mode or CR0.PE = 0); its CPUID exits: reason 10, RIP 0",
-            Program::Launch { kind: GuestKind::Real, fields: virtual_8086, guest: Guest::Real(&[0x0f, 0xa2]), at_exit: None },
-            exit(reason::CPUID),
-            &[fld(enc::GUEST_RIP, 0)],
-        )
-    },
+    case(
+        "entry_guest_virtual_8086_enters",
+        "guest.rflags.vm (its converse): a virtual-8086 guest (CR0.PE = 1, \"IA-32e mode guest\" = 0, RFLAGS.VM = 1; \"unrestricted guest\" so CR0.PG may be 0) whose segments follow the virtual-8086 rules (base = selector << 4, limit FFFFH, access rights F3H) passes every check (27.3.1.2, 27.3.1.4 forbid VM = 1 only with IA-32e mode or CR0.PE = 0); its CPUID exits: reason 10, RIP 0, RFLAGS.VM = 1 and CS rights F3H saved (28.3)",
+        Program::Launch { kind: GuestKind::Real, fields: virtual_8086, guest: Guest::Real(&[0x0f, 0xa2]), at_exit: None },
+        exit(reason::CPUID),
+        &[fld(enc::GUEST_RIP, 0), fld(enc::GUEST_RFLAGS, 0x2_0002), fld(enc::GUEST_CS_ACCESS_RIGHTS, 0xf3)],
+    ),
     // ---- 27.3.1.5 non-register state ----
     guest("entry_guest_activity_4", "activity state must be 0-3", "guest.activity.supported: guest activity state 4 (27.3.1.5): reason 33", |f| set(f, enc::GUEST_ACTIVITY_STATE, 4)),
     guest("entry_guest_hlt_ss_dpl3", "HLT requires SS.DPL=0", "guest.activity.hlt_dpl: activity state HLT with SS.DPL = 3 (CS and SS at RPL/DPL 3) (27.3.1.5): reason 33", |f| {

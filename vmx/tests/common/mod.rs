@@ -28,6 +28,7 @@ pub mod cases_exits;
 pub mod cases_exits2;
 pub mod cases_fixes;
 pub mod cases_vmxexits;
+pub mod cases_v86;
 pub mod layout;
 
 pub use layout::*;
