@@ -26,6 +26,9 @@ mod cases_exits2;
 #[path = "../../vmx/tests/common/cases_fixes.rs"]
 mod cases_fixes;
 
+#[path = "../../vmx/tests/common/cases_vmxcover.rs"]
+mod cases_vmxcover;
+
 #[path = "../../vmx/tests/common/cases_entry.rs"]
 mod cases_entry;
 
