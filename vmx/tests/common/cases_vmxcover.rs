@@ -299,6 +299,54 @@ pub static CASES: &[Case] = &[
         reason::VMCALL,
         &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::EXIT_INSTRUCTION_LENGTH, 3), fld(enc::GUEST_RIP, GUEST_RIP + 1)],
     ),
+    // ---- Controls no other case sets (caps_consistency.rs every_offered_control_has_a_case) ----
+    case(
+        "mov_from_cr8_exits",
+        "MOV RSI, CR8 (44 0F 20 C6) with \"CR8-store exiting\" (primary bit 20, 26.1.3): reason 28, qualification CR 8, access type 1 (MOV from CR, bits 5:4), register RSI (6, bits 11:8) (28.2.1), length 4",
+        launch(|f| proc_or(f, 1 << 20), |a| a.mov(rsi, cr8)),
+        exit(reason::CR_ACCESS),
+        &[fld(enc::EXIT_QUALIFICATION, 8 | 1 << 4 | 6 << 8), fld(enc::EXIT_INSTRUCTION_LENGTH, 4)],
+    ),
+    case(
+        "exit_saves_pat",
+        "\"Save IA32_PAT\" (VM-exit control 18, 28.3.1): the guest writes IA32_PAT = 0001_0506_0407_0006H (MSR bitmaps all 0, no exit) and HLTs; the exit stores it in the guest IA32_PAT field",
+        launch(
+            |f| {
+                proc_or(f, 1 << 28);
+                set(f, enc::MSR_BITMAP, MSR_BITMAP);
+                or(f, enc::EXIT_CONTROLS, 1 << 18);
+            },
+            |a| {
+                a.mov(ecx, 0x277)?;
+                a.mov(eax, 0x0407_0006)?;
+                a.mov(edx, 0x0001_0506)?;
+                a.wrmsr()?;
+                a.hlt()
+            },
+        ),
+        exit(reason::HLT),
+        &[fld(enc::GUEST_PAT, 0x0001_0506_0407_0006)],
+    ),
+    case(
+        "exit_saves_efer",
+        "\"Save IA32_EFER\" (VM-exit control 20, 28.3.1): the guest clears IA32_EFER.SCE (bit 0) with WRMSR (MSR bitmaps all 0) and HLTs; the guest IA32_EFER field holds LME, LMA and NXE (0xD00)",
+        launch(
+            |f| {
+                proc_or(f, 1 << 28);
+                set(f, enc::MSR_BITMAP, MSR_BITMAP);
+                or(f, enc::EXIT_CONTROLS, 1 << 20);
+            },
+            |a| {
+                a.mov(ecx, 0xc000_0080u32)?;
+                a.rdmsr()?;
+                a.and(eax, !1)?;
+                a.wrmsr()?;
+                a.hlt()
+            },
+        ),
+        exit(reason::HLT),
+        &[fld(enc::GUEST_EFER, 0xd00)],
+    ),
     // ---- INVEPT / INVVPID in VMX root operation (31.3) ----
     Case {
         pokes: &[poke(SCRATCH, 8, EPTP)],
