@@ -347,6 +347,23 @@ pub static CASES: &[Case] = &[
         exit(reason::HLT),
         &[fld(enc::GUEST_EFER, 0xd00)],
     ),
+    // INVVPID at guest CPL 3: the VM exit comes before the CPL check (#GP(0) at CPL > 0 is only
+    // for VMX root operation, 31.3 INVVPID "Operation"; 26.1.2).
+    case(
+        "invvpid_at_cpl3_in_guest_exits",
+        "INVVPID RAX, [RBX] (66 0F 38 81 03) by a guest at CPL 3 (CS 33H, SS 2BH): reason 53 (the exit precedes the CPL check, 31.3 INVVPID Operation, 26.1.2), qualification 0, length 5",
+        launch(
+            |f| {
+                set(f, enc::GUEST_CS_SELECTOR, 0x33);
+                set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xa0fb);
+                set(f, enc::GUEST_SS_SELECTOR, 0x2b);
+                set(f, enc::GUEST_SS_ACCESS_RIGHTS, 0xc0f3);
+            },
+            |a| a.invvpid(rax, xmmword_ptr(rbx)),
+        ),
+        exit(reason::INVVPID),
+        &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::EXIT_INSTRUCTION_LENGTH, 5)],
+    ),
     // ---- INVEPT / INVVPID in VMX root operation (31.3) ----
     Case {
         pokes: &[poke(SCRATCH, 8, EPTP)],
