@@ -608,10 +608,19 @@ pub static CASES: &[Case] = &[
         )
     },
     Case {
-        pokes: &[poke(EPT_PML4 + 0x1000 + 8, 8, EPT_PD | 7), poke(EPT_PD, 8, EPT_PT | 7), poke(EPT_PT, 8, DATA_PAGE | WB | 7), poke(EPT_PT + 8, 8, 0)],
+        pokes: &[
+            poke(EPT_PML4 + 0x1000 + 8, 8, EPT_PD | 7),
+            poke(EPT_PD, 8, EPT_PT | 7),
+            poke(EPT_PT, 8, DATA_PAGE | WB | 7),
+            poke(EPT_PT + 8, 8, 0),
+            poke(DATA_PAGE + 0xfe0, 8, GUEST_RIP),
+            poke(DATA_PAGE + 0xfe8, 8, 0x08),
+            poke(DATA_PAGE + 0xff0, 8, 2),
+            poke(DATA_PAGE + 0xff8, 8, GUEST_RSP),
+        ],
         ..case(
             "ept_violation_on_iret_sets_nmi_unblocking",
-            "With \"NMI exiting\" and \"virtual NMIs\" and virtual-NMI blocking (interruptibility bit 3), an IRETQ with RSP = 4000_0FE0H: RIP, CS, RFLAGS and RSP are on a mapped page, SS (RSP + 32) on a not-present EPT page (EPT PTE 1 is 0), so whatever order the processor reads the frame in, the access to 4000_1000H faults (IRET reads the whole frame before it checks it, Vol. 2A IRET IA-32e mode): EPT violation, read, linear, translation and bit 12 \"NMI unblocking due to IRET\" (28.2.1); the saved interruptibility state no longer has blocking by NMI: the IRET removed it, and re-establishing it for a re-executed IRET is the VMM's job (28.2.3)",
+            "With \"NMI exiting\" and \"virtual NMIs\" and virtual-NMI blocking (interruptibility bit 3), an IRETQ with RSP = 4000_0FE0H: RIP, CS (08H), RFLAGS and RSP are valid and on a mapped page, SS (RSP + 32) on a not-present EPT page (EPT PTE 1 is 0), so whatever order the processor reads and checks the frame in, the access to 4000_1000H faults: EPT violation, read, linear, translation and bit 12 \"NMI unblocking due to IRET\" (28.2.1); the saved interruptibility state no longer has blocking by NMI: the IRET removed it, and re-establishing it for a re-executed IRET is the VMM's job (28.2.3)",
             launch(
                 |f| {
                     or(f, enc::PIN_BASED_CONTROLS, 1 << 3 | 1 << 5);
@@ -628,6 +637,20 @@ pub static CASES: &[Case] = &[
                 fld(enc::GUEST_PHYSICAL_ADDRESS, GPA + 0x1000),
                 masked(enc::GUEST_INTERRUPTIBILITY, 1 << 3, 0),
             ],
+        )
+    },
+    Case {
+        pokes: &[poke(EPT_PML4 + 0x1000 + 8, 8, EPT_PD | 7), poke(EPT_PD, 8, EPT_PT | 7), poke(EPT_PT, 8, DATA_PAGE | WB | 7), poke(EPT_PT + 8, 8, 0), poke(DATA_PAGE + 0xfe8, 8, 0)],
+        hvbench_differs: Some("iret64_pops_the_whole_frame_before_checking_cs exit_reason=000000000000000c"),
+        ..case(
+            "iret64_pops_the_whole_frame_before_checking_cs",
+            "IRETQ in 64-bit mode with a null CS in its frame and SS (RSP + 32) on a not-present EPT page: the IA-32e-mode IRET pseudocode (Vol. 2A IRET) pops RIP, CS, RFLAGS, RSP and SS before any check, so the SS access is an EPT violation (reason 48, guest-physical 4000_1000H) before the null-CS #GP. hvbench's core checks CS first: #GP(0), delivered to the guest's IDT stub, whose HLT exits (reason 12)",
+            launch(nothing, |a| {
+                a.mov(rsp, GPA + 0x1000 - 0x20)?;
+                a.iretq()
+            }),
+            exit(reason::EPT_VIOLATION),
+            &[fld(enc::GUEST_PHYSICAL_ADDRESS, GPA + 0x1000)],
         )
     },
     // ---- EPT misconfigurations (29.3.3.1) ----
