@@ -126,9 +126,8 @@ fn vmcs_enum_is_the_highest_supported_index() {
         assert!(FIELDS.iter().filter(|f| f.supported(&p)).all(|f| idx(f.enc) <= max), "{}: a supported field above VMCS_ENUM", p.name);
         assert!(FIELDS.iter().any(|f| f.supported(&p) && idx(f.enc) == max), "{}: no supported field has the VMCS_ENUM index {max:#x}", p.name);
     }
-    // The default profile's highest index: the EPTP-list address (0x2024, index 12H) is below
-    // the guest and host fields of index... the highest of the SDM's Appendix B tables that
-    // hvbench supports is VMX-preemption timer value (482EH, index 17H).
+    // The default profile's highest index: of the Appendix B fields hvbench supports, the
+    // VMX-preemption timer value (482EH) has the highest index, 17H.
     assert_eq!(rd(&Profile::default_profile(), msr::VMCS_ENUM), 0x17 << 1);
     assert!(FIELDS.iter().any(|f| f.enc == enc::PREEMPTION_TIMER_VALUE));
 }
