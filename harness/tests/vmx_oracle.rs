@@ -137,6 +137,11 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
         "SDM Vol. 3C 28.2.1, EPT-violation qualification bit 0: with EPT accessed/dirty flags enabled, an access to a guest paging-structure entry is treated as a write and, if it causes an EPT violation, sets both bit 0 and bit 1; Bochs 2.7 sets only bit 1",
         "ept_ad_read_only_guest_pd_is_a_write_violation exit_qualification=000000000000008a",
     ),
+    (
+        "iret64_pops_the_whole_frame_before_checking_cs",
+        "SDM Vol. 2A IRET Operation, IA-32e mode with a 64-bit operand size: tempRIP, tempCS, tempEFLAGS, tempRSP and tempSS are all popped before IA-32e-MODE-RETURN checks the code-segment selector, so the access to SS on an EPT-unmapped page exits (reason 48) before the null-CS #GP; Bochs 2.7 (like hvbench's core) raises the #GP first",
+        "iret64_pops_the_whole_frame_before_checking_cs exit_reason=000000000000000c",
+    ),
 ];
 
 /// The line that ends a complete transcript.
