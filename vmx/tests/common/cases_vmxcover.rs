@@ -653,6 +653,49 @@ pub static CASES: &[Case] = &[
             &[fld(enc::GUEST_PHYSICAL_ADDRESS, GPA + 0x1000)],
         )
     },
+    Case {
+        pokes: leaf_pokes!(5),
+        mem: &[MemCheck { addr: SCRATCH, size: 8, value: V1 }],
+        ..case("ept_read_read_execute_succeeds", "Read of a read/execute page (101b) returns DATA_PAGE's data; the HLT exits", launch(nothing, read_gpa_to_scratch), exit(reason::HLT), &[])
+    },
+    Case {
+        pokes: leaf_pokes!(5),
+        ..case("ept_fetch_read_execute_succeeds", "Instruction fetch from a read/execute page (101b): the HLT there exits with its RIP 4000_0000H", launch(nothing, fetch_gpa), exit(reason::HLT), &[fld(enc::GUEST_RIP, GPA)])
+    },
+    Case {
+        pokes: leaf_pokes!(7),
+        mem: &[MemCheck { addr: DATA_PAGE + 8, size: 8, value: 0x66 }],
+        ..case(
+            "ept_write_read_write_execute_succeeds",
+            "A write to a read/write/execute page (111b) lands in DATA_PAGE",
+            launch(nothing, |a| {
+                a.mov(ebx, 0x66)?;
+                write_gpa(a)?;
+                a.hlt()
+            }),
+            exit(reason::HLT),
+            &[],
+        )
+    },
+    Case {
+        pokes: &[poke(SCRATCH + 8, 8, V2)],
+        mem: &[MemCheck { addr: SCRATCH, size: 8, value: V2 }],
+        ..case(
+            "ept_eptp_memory_type_uc",
+            "EPTP memory type UC (bits 2:0 = 0, offered by IA32_VMX_EPT_VPID_CAP bit 8; 27.2.1.1 allows it): the entry succeeds and the guest reads through the EPT",
+            launch(
+                |f| set(f, enc::EPT_POINTER, EPTP & !7),
+                |a| {
+                    a.mov(rax, SCRATCH + 8)?;
+                    a.mov(rbx, qword_ptr(rax))?;
+                    a.mov(qword_ptr(rax - 8), rbx)?;
+                    a.hlt()
+                },
+            ),
+            exit(reason::HLT),
+            &[],
+        )
+    },
     // ---- EPT misconfigurations (29.3.3.1) ----
     Case {
         pokes: leaf_pokes!(6),
