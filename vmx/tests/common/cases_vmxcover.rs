@@ -160,6 +160,19 @@ fn read_gpa_to_scratch(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.hlt()
 }
 
+/// A 32-bit protected-mode guest without paging (unrestricted guest, 27.3.1.1): CR0 = PE|ET|NE,
+/// "IA-32e mode guest" = 0, CS = 18H (32-bit code), the data segments flat 32-bit. Its code
+/// (raw bytes) is at GUEST_RIP.
+fn guest32(f: &mut Vec<(u32, u64)>) {
+    or(f, enc::SECONDARY_PROC_BASED_CONTROLS, 1 << 7);
+    let entry = get(f, enc::ENTRY_CONTROLS) & !(1 << 9);
+    set(f, enc::ENTRY_CONTROLS, entry);
+    set(f, enc::GUEST_CR0, 0x31);
+    set(f, enc::GUEST_CR4, 0x2000);
+    set(f, enc::GUEST_CS_SELECTOR, 0x18);
+    set(f, enc::GUEST_CS_ACCESS_RIGHTS, 0xc09b);
+}
+
 fn eptp_ad(f: &mut Vec<(u32, u64)>) {
     set(f, enc::EPT_POINTER, EPTP | 1 << 6);
 }
@@ -306,6 +319,24 @@ pub static CASES: &[Case] = &[
         },
         reason::VMCALL,
         &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::EXIT_INSTRUCTION_LENGTH, 3), fld(enc::GUEST_RIP, GUEST_RIP + 1)],
+    ),
+    case(
+        "vmptrld_16bit_addressing_in_32bit_guest_exits",
+        "A 32-bit protected-mode guest (unrestricted guest, CR0.PG = 0, CS 18H: 32-bit code) executes VMPTRLD [BX+SI-10H] (67 0F C7 70 F0, 16-bit addressing): reason 21, qualification = the 8-bit displacement sign-extended to 64 bits (FFFF_FFFF_FFFF_FFF0H, 28.2.1), length 5; information: 16-bit address size (0), DS, index SI (6), base BX (3) (28.2.5)",
+        launch(guest32, |a| a.db(&[0x67, 0x0f, 0xc7, 0x70, 0xf0])),
+        exit(reason::VMPTRLD),
+        &[
+            fld(enc::EXIT_QUALIFICATION, 0xffff_ffff_ffff_fff0),
+            fld(enc::EXIT_INSTRUCTION_LENGTH, 5),
+            masked(enc::EXIT_INSTRUCTION_INFO, MEM_FULL & !3, DS | index(6) | base(3)),
+        ],
+    ),
+    case(
+        "vmread_register_in_32bit_guest_exits",
+        "A 32-bit protected-mode guest executes VMREAD ECX, EDX (0F 78 D1): reason 23, qualification 0, length 3; information: Reg1 ECX (1, the destination), register operand, Reg2 EDX (2, the encoding) (28.2.5)",
+        launch(guest32, |a| a.db(&[0x0f, 0x78, 0xd1])),
+        exit(reason::VMREAD),
+        &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::EXIT_INSTRUCTION_LENGTH, 3), masked(enc::EXIT_INSTRUCTION_INFO, VMRW_REG, 1 << 3 | 1 << 10 | reg2(2))],
     ),
     // ---- Controls no other case sets (caps_consistency.rs every_offered_control_has_a_case) ----
     case(
