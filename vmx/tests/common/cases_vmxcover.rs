@@ -548,6 +548,20 @@ pub static CASES: &[Case] = &[
         Outcome::Exception(6),
         &[],
     ),
+    case(
+        "invept_register_operand_is_ud",
+        "INVEPT with a register second operand (66 0F 38 80 C1: ModRM mod = 11b) in VMX root operation: #UD (31.3 INVEPT: the second operand is m128 only; an encoding without a memory operand is invalid)",
+        Program::AfterLoad(|a| a.db(&[0x66, 0x0f, 0x38, 0x80, 0xc1])),
+        Outcome::Exception(6),
+        &[],
+    ),
+    case(
+        "invvpid_register_operand_in_guest_is_ud_not_exit",
+        "INVVPID with a register second operand (66 0F 38 81 C1) in non-root operation: #UD, which has priority over the VM exit for INVVPID (26.1.1: invalid-opcode exceptions come before instruction VM exits); exception-bitmap bit 6 makes it exit with reason 0, interruption information 8000_0306H",
+        launch(|f| set(f, enc::EXCEPTION_BITMAP, 1 << 6), |a| a.db(&[0x66, 0x0f, 0x38, 0x81, 0xc1])),
+        exit(reason::EXCEPTION_NMI),
+        &[fld(enc::EXIT_INTERRUPTION_INFO, 0x8000_0306), fld(enc::GUEST_RIP, GUEST_RIP)],
+    ),
     // ---- INVEPT / INVVPID make a changed translation the one used ----
     Case {
         pokes: &[
