@@ -464,13 +464,19 @@ fn instruction_exit(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<
     Err(Fault::Diverted)
 }
 
-/// Address size bits 9:7 (0 16-bit, 1 32-bit, 2 64-bit).
+/// Address size bits 9:7 (0 16-bit, 1 32-bit, 2 64-bit): the size of the base or index
+/// register, or for a displacement-only operand the displacement's size, which iced reports
+/// as the address size (2, 4 or 8 bytes).
 pub(crate) fn addr_size_bits(x: &Exec<'_>, i: &Instruction) -> u32 {
+    let by_mode = if x.cpu.state.mode() == hvbench_cpu::Mode::Long64 { 8 } else { 4 };
     let size = [i.memory_base(), i.memory_index()]
         .iter()
         .find(|r| **r != Register::None)
         .map(|r| if *r == Register::RIP { 8 } else if *r == Register::EIP { 4 } else { r.size() })
-        .unwrap_or(if x.cpu.state.mode() == hvbench_cpu::Mode::Long64 { 8 } else { 4 });
+        .unwrap_or(match i.memory_displ_size() {
+            n @ (2 | 4 | 8) => n as usize,
+            _ => by_mode,
+        });
     (match size {
         2 => 0,
         4 => 1,

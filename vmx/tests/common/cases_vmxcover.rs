@@ -332,6 +332,28 @@ pub static CASES: &[Case] = &[
         ],
     ),
     case(
+        "vmptrld_disp16_only_in_32bit_guest_exits",
+        "A 32-bit guest executes VMPTRLD [FFF0H] (67 0F C7 36 F0 FF: 16-bit addressing, displacement only): reason 21, qualification = the 16-bit displacement sign-extended (FFFF_FFFF_FFFF_FFF0H, 28.2.1), length 6; information: 16-bit address size (0), DS, no index, no base (bits 22 and 27) (28.2.5)",
+        launch(guest32, |a| a.db(&[0x67, 0x0f, 0xc7, 0x36, 0xf0, 0xff])),
+        exit(reason::VMPTRLD),
+        &[
+            fld(enc::EXIT_QUALIFICATION, 0xffff_ffff_ffff_fff0),
+            fld(enc::EXIT_INSTRUCTION_LENGTH, 6),
+            masked(enc::EXIT_INSTRUCTION_INFO, 7 << 7 | 1 << 10 | 7 << 15 | 1 << 22 | 1 << 27, DS | NO_INDEX | 1 << 27),
+        ],
+    ),
+    case(
+        "vmclear_absolute_disp32_in_guest_exits",
+        "VMCLEAR [1000H] in 64-bit mode (66 0F C7 34 25 00 10 00 00: SIB without base or index, 64-bit addressing): reason 19, qualification 1000H, length 9; information: 64-bit address size (2), DS, no index, no base (28.2.5)",
+        launch(nothing, |a| a.db(&[0x66, 0x0f, 0xc7, 0x34, 0x25, 0x00, 0x10, 0x00, 0x00])),
+        exit(reason::VMCLEAR),
+        &[
+            fld(enc::EXIT_QUALIFICATION, 0x1000),
+            fld(enc::EXIT_INSTRUCTION_LENGTH, 9),
+            masked(enc::EXIT_INSTRUCTION_INFO, 7 << 7 | 1 << 10 | 7 << 15 | 1 << 22 | 1 << 27, A64 | DS | NO_INDEX | 1 << 27),
+        ],
+    ),
+    case(
         "vmread_register_in_32bit_guest_exits",
         "A 32-bit protected-mode guest executes VMREAD ECX, EDX (0F 78 D1): reason 23, qualification 0, length 3; information: Reg1 ECX (1, the destination), register operand, Reg2 EDX (2, the encoding) (28.2.5)",
         launch(guest32, |a| a.db(&[0x0f, 0x78, 0xd1])),
