@@ -147,6 +147,11 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
         "SDM Vol. 3C 28.2.1: for VMX instructions with a memory operand the exit qualification is the instruction's displacement field \"sign-extended to 64 bits if necessary\"; the disp8 F0H of VMPTRLD [BX+SI-10H] is -16, FFFF_FFFF_FFFF_FFF0H; Bochs 2.7 reports it truncated to the 16-bit address size (FFF0H)",
         "vmptrld_16bit_addressing_in_32bit_guest_exits exit_qualification=000000000000fff0",
     ),
+    (
+        "vmptrld_disp16_only_in_32bit_guest_exits",
+        "SDM Vol. 3C 28.2.1: the displacement field sign-extended to 64 bits; the disp16 FFF0H of VMPTRLD [FFF0H] (16-bit addressing) is -16, FFFF_FFFF_FFFF_FFF0H; Bochs 2.7 reports FFF0H (as for vmptrld_16bit_addressing_in_32bit_guest_exits)",
+        "vmptrld_disp16_only_in_32bit_guest_exits exit_qualification=000000000000fff0",
+    ),
 ];
 
 /// The line that ends a complete transcript.
