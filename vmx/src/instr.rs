@@ -344,16 +344,22 @@ fn record_dump(vmx: &mut Vmx, x: &mut Exec<'_>, cur: u64, why: &str) {
     }
 }
 
-/// The 128-bit descriptor of INVEPT/INVVPID and the type register.
-fn inv_operands(x: &mut Exec<'_>, i: &Instruction) -> Result<(u64, u128)> {
+/// The type register of INVEPT/INVVPID (64 bits in 64-bit mode, 32 bits outside).
+fn inv_type(x: &mut Exec<'_>, i: &Instruction) -> u64 {
     let ty = x.reg(i.op0_register());
+    if opsize(x) == 4 { ty & 0xffff_ffff } else { ty }
+}
+
+/// The 128-bit descriptor of INVEPT/INVVPID. The "Operation" sections (31.3 INVEPT, INVVPID)
+/// read it only after the type has been found supported, so an unsupported type is
+/// VMfailValid(28) even with a faulting memory operand.
+fn inv_descriptor(x: &mut Exec<'_>, i: &Instruction) -> Result<u128> {
     let (seg, off) = x.mem_operand(i);
-    let desc = x.read_mem128(seg, off)?;
-    Ok((if opsize(x) == 4 { ty & 0xffff_ffff } else { ty }, desc))
+    x.read_mem128(seg, off)
 }
 
 fn invept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
-    let (ty, desc) = inv_operands(x, i)?;
+    let ty = inv_type(x, i);
     let cap = vmx.profile.ept_vpid_cap;
     let kind = match ty {
         1 if cap & (1 << 25) != 0 => InveptType::SingleContext,
@@ -363,6 +369,7 @@ fn invept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
             return Ok(());
         }
     };
+    let desc = inv_descriptor(x, i)?;
     let eptp = desc as u64;
     if kind == InveptType::SingleContext {
         if let Err(e) = hvbench_mmu::ept::EptPointer(eptp).validate(&vmx.profile.ept_caps(), x.cpu.config.maxphyaddr) {
@@ -380,7 +387,7 @@ fn invept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 }
 
 fn invvpid(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
-    let (ty, desc) = inv_operands(x, i)?;
+    let ty = inv_type(x, i);
     let cap = vmx.profile.ept_vpid_cap;
     let bad = |vmx: &mut Vmx, x: &mut Exec<'_>, why: String| {
         fail(vmx, x, "INVVPID", error::INVALID_INVEPT_INVVPID_OPERAND, &format!("{why}; SDM 31.3 INVVPID"));
@@ -393,6 +400,7 @@ fn invvpid(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         3 if cap & (1 << 43) != 0 => InvvpidType::SingleContextRetainingGlobals,
         _ => return bad(vmx, x, format!("INVVPID type {ty} is not supported (IA32_VMX_EPT_VPID_CAP bits 43:40)")),
     };
+    let desc = inv_descriptor(x, i)?;
     if (desc as u64) >> 16 != 0 {
         return bad(vmx, x, format!("INVVPID descriptor bits 63:16 = {:#x} must be 0", (desc as u64) >> 16));
     }
@@ -456,13 +464,19 @@ fn instruction_exit(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Result<
     Err(Fault::Diverted)
 }
 
-/// Address size bits 9:7 (0 16-bit, 1 32-bit, 2 64-bit).
+/// Address size bits 9:7 (0 16-bit, 1 32-bit, 2 64-bit): the size of the base or index
+/// register, or for a displacement-only operand the displacement's size, which iced reports
+/// as the address size (2, 4 or 8 bytes).
 pub(crate) fn addr_size_bits(x: &Exec<'_>, i: &Instruction) -> u32 {
+    let by_mode = if x.cpu.state.mode() == hvbench_cpu::Mode::Long64 { 8 } else { 4 };
     let size = [i.memory_base(), i.memory_index()]
         .iter()
         .find(|r| **r != Register::None)
         .map(|r| if *r == Register::RIP { 8 } else if *r == Register::EIP { 4 } else { r.size() })
-        .unwrap_or(if x.cpu.state.mode() == hvbench_cpu::Mode::Long64 { 8 } else { 4 });
+        .unwrap_or(match i.memory_displ_size() {
+            n @ (2 | 4 | 8) => n as usize,
+            _ => by_mode,
+        });
     (match size {
         2 => 0,
         4 => 1,
@@ -487,10 +501,12 @@ pub(crate) fn mem_info(x: &Exec<'_>, i: &Instruction) -> u32 {
     scale | addr_size_bits(x, i) | seg << 15 | idx | b
 }
 
-/// The memory operand's displacement, sign-extended (the exit qualification of VMX
+/// The memory operand's displacement, sign-extended to 64 bits (the exit qualification of VMX
 /// instructions, INVPCID and the descriptor-table instructions with a memory operand, SDM
-/// 28.2.1); for RIP-relative addressing the sum of the displacement and the RIP of the next
-/// instruction (28.2.1), truncated to 32 bits with a 32-bit address size.
+/// 28.2.1: "sign-extended to 64 bits if necessary", also with a 16- or 32-bit address size,
+/// where iced reports it zero-extended from the address size); for RIP-relative addressing
+/// the sum of the displacement and the RIP of the next instruction (28.2.1), truncated to 32
+/// bits with a 32-bit address size.
 pub(crate) fn displacement(x: &Exec<'_>, i: &Instruction) -> u64 {
     let d = i.memory_displacement64();
     if i.is_ip_rel_memory_operand() {
@@ -498,7 +514,11 @@ pub(crate) fn displacement(x: &Exec<'_>, i: &Instruction) -> u64 {
         let ea = x.cpu.state.rip.wrapping_add(d);
         return if i.memory_base() == Register::EIP { ea & 0xffff_ffff } else { ea };
     }
-    d
+    match addr_size_bits(x, i) >> 7 {
+        0 => d as u16 as i16 as i64 as u64,
+        1 => d as u32 as i32 as i64 as u64,
+        _ => d,
+    }
 }
 
 impl Vmx {

@@ -29,6 +29,7 @@ pub mod cases_exits2;
 pub mod cases_fixes;
 pub mod cases_vmxexits;
 pub mod cases_v86;
+pub mod cases_vmxcover;
 pub mod layout;
 
 pub use layout::*;
