@@ -206,8 +206,6 @@ fn every_offered_control_has_a_case() {
 /// allowed-1 half).
 const ICELAKE_DIFFERENCES: &[(u32, &str)] = &[
     (msr::BASIC, "the revision identifier (bits 30:0, model-specific) only"),
-    (msr::PROCBASED, "Bochs also offers RDPMC exiting (11) and use TPR shadow (21); hvbench implements neither"),
-    (msr::TRUE_PROCBASED, "as PROCBASED"),
     (msr::EXIT, "Bochs also offers load IA32_PERF_GLOBAL_CTRL (12)"),
     (msr::TRUE_EXIT, "as EXIT"),
     (msr::ENTRY, "Bochs also offers entry to SMM (10), deactivate dual-monitor treatment (11) and load IA32_PERF_GLOBAL_CTRL (13)"),
@@ -215,7 +213,7 @@ const ICELAKE_DIFFERENCES: &[(u32, &str)] = &[
     (msr::MISC, "hvbench: preemption-timer rate 5 (bits 4:0; Bochs 0, the timer counting at the TSC rate); Bochs also sets bit 30 (VM entry may inject software interrupts and exceptions with instruction length 0)"),
     (msr::CR4_FIXED1, "hvbench allows CR4.LA57 (bit 12), Bochs CR4.PKE (bit 22)"),
     (msr::VMCS_ENUM, "highest field index 17H (VMX-preemption timer value) in hvbench, 1AH in Bochs (fields of features hvbench does not offer)"),
-    (msr::PROCBASED2, "Bochs also offers virtualize APIC accesses (0), virtualize x2APIC mode (4), APIC-register virtualization (8), virtual-interrupt delivery (9), PAUSE-loop exiting (10), VMCS shadowing (14), PML (17), EPT-violation #VE (18), XSAVES/XRSTORS (20), bit 23 and TSC scaling (25)"),
+    (msr::PROCBASED2, "Bochs also offers virtualize APIC accesses (0), virtualize x2APIC mode (4), APIC-register virtualization (8), virtual-interrupt delivery (9), VMCS shadowing (14), PML (17), EPT-violation #VE (18), XSAVES/XRSTORS (20), bit 23 and TSC scaling (25)"),
     (msr::EPT_VPID_CAP, "hvbench adds 5-level EPT (bit 7) and advanced VM-exit information for EPT violations (bit 22)"),
 ];
 
