@@ -358,6 +358,7 @@ pub fn all() -> impl Iterator<Item = &'static Case> {
         .chain(super::cases_exits2::CASES)
         .chain(super::cases_fixes::CASES)
         .chain(super::cases_entry::CASES)
+        .chain(super::cases_vmxabort::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module

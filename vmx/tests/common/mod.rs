@@ -27,6 +27,7 @@ pub mod cases_events;
 pub mod cases_exits;
 pub mod cases_exits2;
 pub mod cases_fixes;
+pub mod cases_vmxabort;
 pub mod layout;
 
 pub use layout::*;
