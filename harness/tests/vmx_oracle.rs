@@ -29,6 +29,9 @@ mod cases_fixes;
 #[path = "../../vmx/tests/common/cases_entry.rs"]
 mod cases_entry;
 
+#[path = "../../vmx/tests/common/cases_vmxabort.rs"]
+mod cases_vmxabort;
+
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
 
