@@ -203,6 +203,9 @@ impl Exec<'_> {
                 self.cpu.delivering = None;
                 self.request_stop(StopReason::Unsupported(what));
             }
+            // An EPT fault kept for the running extension (see `ext.rs`): the delivery under
+            // way stays recorded for its IDT-vectoring information until `Cpu::end_delivery`.
+            Err(Fault::Diverted) if matches!(self.cpu.deferred, Some(crate::ext::Intercept::Ept { .. })) => {}
             Err(Fault::Diverted) => self.cpu.delivering = None,
         }
     }

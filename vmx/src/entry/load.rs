@@ -346,11 +346,15 @@ fn deferred_exit(vmx: &mut Vmx, x: &mut Exec<'_>, event: Option<(u32, Option<u32
     let software = |e: Option<(u32, Option<u32>)>| e.is_some_and(|(i, _)| matches!((i >> intr::TYPE_SHIFT) & 7, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION));
     match x.cpu.deferred.take() {
         Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) => {
-            let mut e = crate::intercept::ept_exit(fault, gla, event);
-            e.idt_vectoring = event;
-            if software(event) {
+            // The core kept the delivery under way: the event VM entry delivered, or an
+            // exception its delivery raised that the exception bitmap let through.
+            let during = crate::exit::idt_vectoring_of(x).map(|(i, c)| (i & !intr::NMI_UNBLOCKING, c)).or(event);
+            let mut e = crate::intercept::ept_exit(fault, gla, during);
+            e.idt_vectoring = during;
+            if software(during) {
                 e.instruction_len = len;
             }
+            x.cpu.end_delivery();
             vmx.vm_exit(x, e);
         }
         Some(hvbench_cpu::ext::Intercept::TripleFault) => vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),

@@ -16,6 +16,9 @@
 //!   invalid.
 //! - A fault while delivering the #DF is a triple fault: exit reason 2 (26.2), also not during
 //!   event delivery.
+//! - An exception that does not exit is delivered in the guest; a VM exit met delivering it
+//!   (here an EPT violation on its gate) reports that exception, the event being delivered
+//!   when the exit occurred, as IDT-vectoring information (28.2.4).
 //!
 //! Error codes of the nested #GP/#NP: the IDT entry's index * 8 with IDT = 1 (bit 1) and EXT
 //! (bit 0) set for an external interrupt, NMI or hardware exception, clear for a software
@@ -40,7 +43,46 @@ const DF: u64 = 1 << 8;
 /// IDT-vectoring information valid bit only (the rest is undefined when it is clear).
 const IDTV_INVALID: FieldCheck = masked(enc::IDT_VECTORING_INFO, 1 << 31, 0);
 
+/// The guest IDT of `inj_nmi_np_then_ept_violation_on_np_gate`: gates 0-7 on the last 128
+/// bytes of a 2-MByte guest page that [`NMI_NP_POKES`] maps to guest-physical 0 (so at
+/// guest-physical 1F_FF80H), gates 8 and up at linear 4000_0000H, identity-mapped by the
+/// guest paging to guest-physical 4000_0000H, which the EPT does not map.
+const STRADDLING_IDT: u64 = 0x3fff_ff80;
+/// Guest PD entry 511 of the first GByte (sandbox page tables at 10000H: PD at 12000H) -> a
+/// 2-MByte page at 0 (P, R/W, U/S, PS); EPT PDPT entry 1 cleared; gate 2 (NMI) a 64-bit
+/// interrupt gate (type 14, selector 8) with P = 0 (a zero gate would have an invalid type,
+/// #GP before the present check: Vol. 3A 6.12.1, INT n pseudo-code).
+const NMI_NP_POKES: &[Poke] = &[
+    poke(0x12000 + 8 * 511, 8, 0x87),
+    poke(EPT_PML4 + 0x1000 + 8, 8, 0),
+    poke(0x1f_ff80 + 0x20, 8, 0x0000_0e00_0008_0000),
+    poke(0x1f_ff80 + 0x28, 8, 0),
+];
+
 pub static CASES: &[Case] = &[
+    Case {
+        pokes: NMI_NP_POKES,
+        ..case(
+            "inj_nmi_np_then_ept_violation_on_np_gate",
+            "VM entry injects an NMI whose gate (2) is an interrupt gate with P = 0: #NP(2*8+2+1 = 13H), not in the exception bitmap, is delivered after the NMI (an NMI is not a first event of Vol. 3A Table 6-5), and reading its gate (11, at guest-physical 4000_0030H) is an EPT violation: reason 48 with the #NP, the event being delivered, as IDT-vectoring information 8000_0B0BH and error code 13H (28.2.4); guest-physical address 4000_0030H",
+            launch(
+                |f| {
+                    set(f, enc::GUEST_IDTR_BASE, STRADDLING_IDT);
+                    set(f, enc::GUEST_IDTR_LIMIT, 0xfff);
+                    set(f, enc::ENTRY_INTERRUPTION_INFO, 0x8000_0202);
+                },
+                hlt,
+            ),
+            exit(reason::EPT_VIOLATION),
+            &[
+                fld(enc::IDT_VECTORING_INFO, 0x8000_0b0b),
+                fld(enc::IDT_VECTORING_ERROR_CODE, 0x13),
+                fld(enc::GUEST_PHYSICAL_ADDRESS, 0x4000_0030),
+                fld(enc::GUEST_LINEAR_ADDRESS, 0x4000_0030),
+                fld(enc::GUEST_RIP, GUEST_RIP),
+            ],
+        )
+    },
     case(
         "inj_ext_int_beyond_idt_limit_gp_exits",
         "VM entry injects external interrupt 30H (guest RFLAGS.IF = 1) with the guest IDT limit 1FFH (gates 0-31): #GP(30H*8+2+1 = 183H, IDT and EXT set) during its delivery; exception-bitmap bit 13: VM exit reason 0, interruption information 8000_0B0DH, error code 183H, IDT-vectoring information 8000_0030H (type 0) (27.6.1, 28.2.2, 28.2.4); RIP = GUEST_RIP",
