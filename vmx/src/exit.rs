@@ -224,8 +224,8 @@ impl Vmx {
             self.save_guest(x, &ctx);
             // 28.4 "Saving MSRs" (a failure is a VMX abort with indicator 1).
             let (n, a) = (v.read(x, enc::EXIT_MSR_STORE_COUNT), v.read(x, enc::EXIT_MSR_STORE_ADDR));
-            if crate::msr_list::store(x, a, n).is_err() {
-                abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::SAVE_GUEST_MSRS, why: format!("an entry of the VM-exit MSR-store area ({n} entries at {a:#x}) cannot be stored; SDM 28.4 Saving MSRs") });
+            if let Err(i) = crate::msr_list::store(x, a, n) {
+                abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::SAVE_GUEST_MSRS, why: format!("entry {i} of the VM-exit MSR-store area ({n} entries at {a:#x}) cannot be stored; SDM 28.4 Saving MSRs") });
             }
         }
         let host64 = ctx.exit.contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
@@ -239,8 +239,10 @@ impl Vmx {
         }
         // 28.6 "Loading MSRs" (a failure is a VMX abort with indicator 4).
         let (n, a) = (v.read(x, enc::EXIT_MSR_LOAD_COUNT), v.read(x, enc::EXIT_MSR_LOAD_ADDR));
-        if abort.is_none() && crate::msr_list::load(x, a, n).is_err() {
-            abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::LOAD_HOST_MSRS, why: format!("an entry of the VM-exit MSR-load area ({n} entries at {a:#x}) cannot be loaded; SDM 28.6 Loading MSRs") });
+        if abort.is_none()
+            && let Err(i) = crate::msr_list::load(x, a, n)
+        {
+            abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::LOAD_HOST_MSRS, why: format!("entry {i} of the VM-exit MSR-load area ({n} entries at {a:#x}) cannot be loaded; SDM 28.6 Loading MSRs") });
         }
         if let Some(a) = &abort {
             // 28.7 "VMX Aborts": the indicator is written and the processor shuts down.
