@@ -248,6 +248,7 @@ impl Vmx {
             // 28.7 "VMX Aborts": the indicator is written and the processor shuts down.
             v.set_abort(x, a.indicator);
             x.cpu.state.activity = Activity::Shutdown;
+            self.last_failure = Some(a.explain());
         }
         if !ctx.proc2.contains(crate::controls::ProcCtls2::ENABLE_VPID) {
             // Without VPID, VM entries and exits invalidate VPID-0 linear mappings (SDM 29.4.3.3).

@@ -46,6 +46,7 @@ fn aborted(r: &mut Run, want: u32, text: &str) {
         })
         .expect("the VM exit event explains the abort");
     assert!(why.contains(&format!("indicator {want}")) && why.contains(text) && why.contains("28.7"), "explanation: {why}");
+    assert_eq!(r.why(), why, "the VMX state keeps the explanation as its last failure");
 }
 
 #[test]
