@@ -15,6 +15,7 @@
 #[macro_use]
 mod common;
 
+use common::layout32::*;
 use common::*;
 use hvbench_cpu::events::Event;
 use hvbench_cpu::regs::{cr0, cr4, efer};
@@ -28,72 +29,11 @@ use hvbench_vmx::fields::enc;
 use hvbench_vmx::vmcs::{ABORT_OFFSET, FIELD_BASE};
 use iced_x86::code_asm::*;
 
-/// 32-bit paging: page directory of 4-MByte pages.
-const PD32: u64 = 0x60_0000;
-/// PAE paging: the host's first PDPT, and the page directory of 2-MByte pages every PDPT here
-/// points to.
-const PDPT_A: u64 = 0x60_1000;
-const PD_PAE: u64 = 0x60_2000;
-/// A PDPT whose PDPTE1 is present with bit 1 set (reserved in a PAE PDPTE, SDM 4.4.1).
-const PDPT_BAD: u64 = 0x60_3000;
-/// A second valid PDPT (PDPTE0 and PDPTE3 present).
-const PDPT_B: u64 = 0x60_4000;
-/// 4-level paging for the guest that enters IA-32e mode.
-const PML4_G: u64 = 0x61_0000;
-
-/// Host CR4: VMXE and PSE (32-bit paging) or PAE.
-const CR4_PSE: u64 = 0x2010;
-const CR4_PAE: u64 = 0x2020;
-
-/// Exit control "host address-space size", entry control "IA-32e mode guest", "load
-/// IA32_EFER".
-const HOST_64: u64 = 1 << 9;
-const IA32E_GUEST: u64 = 1 << 9;
-const ENTRY_LOAD_EFER: u64 = 1 << 15;
-
 /// Assembles 32-bit code at `ip`.
 fn asm32(ip: u64, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
     let mut a = CodeAssembler::new(32).unwrap();
     f(&mut a).unwrap();
     a.assemble(ip).unwrap()
-}
-
-/// VMWRITE from 32-bit code: a 64-bit field (encoding bits 14:13 = 1) takes its full encoding
-/// for bits 31:0 and the high encoding (bit 0 set) for bits 63:32 (SDM 25.11.2); other fields
-/// take the 32-bit value.
-fn vmwrite32(a: &mut CodeAssembler, field: u32, value: u64) -> Result<(), IcedError> {
-    a.mov(eax, field)?;
-    a.mov(edx, value as u32)?;
-    a.vmwrite(eax, edx)?;
-    if (field >> 13) & 3 == 1 {
-        a.mov(eax, field | 1)?;
-        a.mov(edx, (value >> 32) as u32)?;
-        a.vmwrite(eax, edx)?;
-    }
-    Ok(())
-}
-
-/// The valid VMCS for the 32-bit host (`host_cr4`, `host_cr3`) and a 32-bit guest with 32-bit
-/// paging, no EPT.
-fn vmcs32(p: &Profile, host_cr4: u64, host_cr3: u64) -> Vec<(u32, u64)> {
-    let mut f = valid_vmcs(p, GuestKind::Flat64);
-    f.retain(|e| e.0 != enc::EPT_POINTER);
-    set(&mut f, enc::SECONDARY_PROC_BASED_CONTROLS, 0);
-    let exit = get(&f, enc::EXIT_CONTROLS);
-    set(&mut f, enc::EXIT_CONTROLS, exit & !HOST_64);
-    let entry = get(&f, enc::ENTRY_CONTROLS);
-    set(&mut f, enc::ENTRY_CONTROLS, entry & !IA32E_GUEST);
-    set(&mut f, enc::HOST_CR0, 0x8000_0031);
-    set(&mut f, enc::HOST_CR3, host_cr3);
-    set(&mut f, enc::HOST_CR4, host_cr4);
-    set(&mut f, enc::HOST_CS_SELECTOR, 0x18);
-    set(&mut f, enc::GUEST_CR0, 0x8000_0031);
-    set(&mut f, enc::GUEST_CR3, PD32);
-    set(&mut f, enc::GUEST_CR4, CR4_PSE);
-    set(&mut f, enc::GUEST_CS_SELECTOR, 0x18);
-    set(&mut f, enc::GUEST_CS_ACCESS_RIGHTS, 0xc09b);
-    set(&mut f, enc::GUEST_IDTR_LIMIT, 0xff);
-    f
 }
 
 /// How the host pages before VMXON.
@@ -122,22 +62,9 @@ fn sandbox32(p: &Profile, paging: HostPaging, host: &[u8], guest: &[u8]) -> Sand
     for i in 0..4u64 {
         w(&mut s, EPT_PML4 + 0x1000 + 8 * i, 8, (i << 30) | 0x80 | 6 << 3 | 7);
     }
-    for i in 0..16u64 {
-        // 4-MByte pages: P, R/W, PS (SDM 4.3).
-        w(&mut s, PD32 + 4 * i, 4, (i << 22) | 0x83);
+    for (a, size, v) in paging_writes() {
+        w(&mut s, a, size, v);
     }
-    for i in 0..32u64 {
-        // 2-MByte pages: P, R/W, PS (SDM 4.4.2).
-        w(&mut s, PD_PAE + 8 * i, 8, (i << 21) | 0x83);
-        w(&mut s, PML4_G + 0x2000 + 8 * i, 8, (i << 21) | 0x83);
-    }
-    w(&mut s, PDPT_A, 8, PD_PAE | 1);
-    w(&mut s, PDPT_B, 8, PD_PAE | 1);
-    w(&mut s, PDPT_B + 24, 8, PD_PAE | 1);
-    w(&mut s, PDPT_BAD, 8, PD_PAE | 1);
-    w(&mut s, PDPT_BAD + 8, 8, PD_PAE | 3);
-    w(&mut s, PML4_G, 8, (PML4_G + 0x1000) | 3);
-    w(&mut s, PML4_G + 0x1000, 8, (PML4_G + 0x2000) | 3);
     s.mem.write_bytes(hvbench_mmu::PhysAddr(GUEST_RIP), guest);
     let stub = asm32(HOST_RIP, |a| {
         a.mov(dword_ptr(RESULT_KIND as u32), KIND_EXIT as u32)?;
@@ -251,13 +178,14 @@ fn exit_to_a_32bit_paging_host() {
 #[test]
 fn exit_to_a_pae_host_loads_pdptes_from_host_cr3() {
     // 28.5.4: with PAE paging after the exit the PDPTEs come from the table at host CR3
-    // (PDPT_B: PDPTE0 and PDPTE3 present), not from those in use before (PDPT_A: PDPTE0 only).
+    // (PDPT_B: PDPTE0 and PDPTE3 present), not from those in use before (PDPT_A: PDPTE0 only);
+    // the host stub then reads the marker at linear C000_0000H through PDPTE3.
     let p = Profile::default_profile();
     let f = vmcs32(&p, CR4_PAE, PDPT_B);
     let r = run32(p, HostPaging::Pae, &f, GUEST_CPUID, |_| {});
     exited(&r, reason::CPUID);
     assert_eq!(r.s.cpu.state.cr3, PDPT_B);
-    assert_eq!(r.s.cpu.pdptes(), [PD_PAE | 1, 0, 0, PD_PAE | 1]);
+    assert_eq!(r.s.cpu.pdptes(), [PD_PAE | 1, 0, 0, PD_HIGH | 1]);
     assert_eq!(r.s.read(VMCS_REGION + ABORT_OFFSET, 4), 0);
 }
 

@@ -29,6 +29,7 @@ pub mod cases_exits2;
 pub mod cases_fixes;
 pub mod cases_vmxabort;
 pub mod layout;
+pub mod layout32;
 
 pub use layout::*;
 
