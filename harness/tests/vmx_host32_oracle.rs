@@ -7,7 +7,8 @@
 //!
 //! - `exit32`: a 32-bit guest's CPUID exits (reason 10) to the 32-bit host ("host
 //!   address-space size" = 0): the host code at HOST_RIP is 32-bit code (CS.D = 1, CS.L = 0,
-//!   28.5.2), IA32_EFER.LMA = LME = 0, CR3 and CR4 from the host fields (28.5.1);
+//!   28.5.2), IA32_EFER.LMA = LME = 0, CR3 and CR4 from the host fields (28.5.1), RFLAGS = 2
+//!   (28.5.3), CS and TR selectors from the fields, GDTR and IDTR limits FFFFH (28.5.2);
 //! - `exit_pae`: the same exit to a host with PAE paging whose CR3 (PDPT_B) differs from the
 //!   paging in use before: the PDPTEs are loaded from host CR3 (28.5.4), so the host reads the
 //!   marker at linear C000_0000H through PDPTE3;
@@ -19,11 +20,9 @@
 //! tested in the sandbox, `vmx/tests/host32.rs`). Without Bochs or GRUB the Bochs test prints
 //! "SKIPPED: ..." and passes.
 
-#[allow(dead_code)]
 #[path = "../../vmx/tests/common/layout.rs"]
 mod layout;
 
-#[allow(dead_code)]
 #[path = "../../vmx/tests/common/layout32.rs"]
 mod layout32;
 
@@ -52,13 +51,15 @@ const KSTACK: u32 = 0x7_0000;
 const END: &str = "host32 end=00000000";
 
 type R = Result<(), IcedError>;
+/// Code that leaves a value in EBX.
+type Reader = fn(&mut CodeAssembler) -> R;
 
 /// One test: its name, the VMCS, and what the host prints after the exit (`Some`: read into
 /// EBX by the code) or nothing (a VMfailValid is expected: it prints the error).
 struct Test {
     name: &'static str,
     fields: Vec<(u32, u64)>,
-    after_exit: &'static [(&'static str, fn(&mut CodeAssembler) -> R)],
+    after_exit: &'static [(&'static str, Reader)],
 }
 
 fn tests() -> Vec<Test> {
@@ -89,6 +90,20 @@ fn tests() -> Vec<Test> {
                     a.mov(eax, cr4)?;
                     a.mov(ebx, eax)
                 }),
+                ("rflags", |a| {
+                    a.pushfd()?;
+                    a.pop(ebx)
+                }),
+                ("cs", |a| a.mov(ebx, cs)),
+                ("tr", |a| a.str(ebx)),
+                ("gdtr_limit", |a| {
+                    a.sgdt(ptr(SCRATCH as u32))?;
+                    a.movzx(ebx, word_ptr(SCRATCH as u32))
+                }),
+                ("idtr_limit", |a| {
+                    a.sidt(ptr(SCRATCH as u32))?;
+                    a.movzx(ebx, word_ptr(SCRATCH as u32))
+                }),
             ],
         },
         Test {
@@ -118,6 +133,13 @@ fn expected() -> Vec<String> {
         l("exit32", "efer_lma_lme", 0),
         l("exit32", "cr3", PD32 as u32),
         l("exit32", "cr4", CR4_PSE as u32),
+        // 28.5.3: RFLAGS = 2; 28.5.2: CS and TR selectors from the fields, GDTR and IDTR
+        // limits FFFFH.
+        l("exit32", "rflags", 2),
+        l("exit32", "cs", 0x18),
+        l("exit32", "tr", 0x40),
+        l("exit32", "gdtr_limit", 0xffff),
+        l("exit32", "idtr_limit", 0xffff),
         // 28.5.4: PDPTEs from host CR3.
         l("exit_pae", "exit_reason", 10),
         l("exit_pae", "mark", MARK),

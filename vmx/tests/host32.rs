@@ -5,7 +5,8 @@
 //! it can meet (28.7 "VMX Aborts": indicator 2, host PDPTEs; indicator 6, a guest in IA-32e
 //! mode exiting to such a host).
 //!
-//! Sandbox-only: the shared oracle kernel is a 64-bit host. The sandbox starts in 32-bit
+//! The shared oracle kernel is a 64-bit host; `harness/tests/vmx_host32_oracle.rs` boots a
+//! 32-bit host kernel under hvbench and Bochs for the exits and three of the checks. The sandbox starts in 32-bit
 //! protected mode (`SandboxMode::Protected32`); each test sets its paging (32-bit paging with
 //! 4-MByte pages, or PAE paging with 2-MByte pages, identity-mapping the first 64 MBytes), and
 //! the host program (32-bit code) does VMXON, VMCLEAR, VMPTRLD, a VMWRITE per field (64-bit
