@@ -350,7 +350,8 @@ pub const fn launch_then(fields: fn(&mut Vec<(u32, u64)>), guest: AsmFn, at_exit
 }
 
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
-/// `cases_exits2.rs`, `cases_fixes.rs` and `cases_entry.rs` (one program per VM-entry check).
+/// `cases_exits2.rs`, `cases_fixes.rs`, `cases_entry.rs` (one program per VM-entry check) and
+/// `cases_vmxabort.rs` (exceptions met while delivering an injected event).
 pub fn all() -> impl Iterator<Item = &'static Case> {
     CASES.iter()
         .chain(super::cases_exits::CASES)
