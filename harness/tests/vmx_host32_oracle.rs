@@ -12,9 +12,11 @@
 //! - `exit_pae`: the same exit to a host with PAE paging whose CR3 (PDPT_B) differs from the
 //!   paging in use before: the PDPTEs are loaded from host CR3 (28.5.4), so the host reads the
 //!   marker at linear C000_0000H through PDPTE3;
-//! - `host64_outside_ia32e`, `ia32e_guest_outside_ia32e`, `host_pcide`: VMfailValid(8)
-//!   (27.2.4: outside IA-32e mode "host address-space size" and "IA-32e mode guest" must be 0;
-//!   with "host address-space size" = 0 host CR4.PCIDE must be 0).
+//! - `host64_outside_ia32e`, `ia32e_guest_outside_ia32e`, `host_pcide`, `host_rip_high`:
+//!   VMfailValid(8) (27.2.4: outside IA-32e mode "host address-space size" and "IA-32e mode
+//!   guest" must be 0; with "host address-space size" = 0 host CR4.PCIDE and host RIP bits
+//!   63:32 must be 0; the RIP was written by 64-bit code into a second VMCS before the kernel
+//!   left IA-32e mode, since a 32-bit VMWRITE cannot set those bits).
 //!
 //! VMX aborts are left out (the processor shuts down: there is nothing to print; they are
 //! tested in the sandbox, `vmx/tests/host32.rs`). Without Bochs or GRUB the Bochs test prints
@@ -28,6 +30,7 @@ mod layout32;
 
 use hvbench::bench::boot::{self, Layout, Paging};
 use hvbench::bench::elf::Header;
+use hvbench_cpu::sandbox::DATA_BASE;
 use hvbench_vmx::caps::Profile;
 use hvbench_vmx::fields::enc;
 use iced_x86::code_asm::*;
@@ -47,6 +50,12 @@ const GDTR_IMAGE: u64 = 0x5100;
 const GDT_ENTRIES: [u64; 4] = [0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff, 0x00cf_9a00_0000_ffff];
 /// The host's stack before VMLAUNCH.
 const KSTACK: u32 = 0x7_0000;
+/// A second VMCS whose HOST_RIP field 64-bit code wrote (bits 63:32 set) before the kernel left
+/// IA-32e mode, and its pointer.
+const VMCS_B: u64 = 0x30_2000;
+const PTR_VMCS_B: u64 = DATA_BASE + 0x30;
+/// The host RIP value 64-bit code writes into VMCS_B.
+const RIP_HIGH: u64 = 1 << 32 | HOST_RIP;
 /// The last line.
 const END: &str = "host32 end=00000000";
 
@@ -58,6 +67,8 @@ type Reader = fn(&mut CodeAssembler) -> R;
 /// EBX by the code) or nothing (a VMfailValid is expected: it prints the error).
 struct Test {
     name: &'static str,
+    /// The VMCS pointer's location (PTR_VMCS, or PTR_VMCS_B).
+    vmcs_ptr: u64,
     fields: Vec<(u32, u64)>,
     after_exit: &'static [(&'static str, Reader)],
 }
@@ -70,9 +81,14 @@ fn tests() -> Vec<Test> {
     let mut ia32e = vmcs32(&p, CR4_PSE, PD32);
     let v = get(&ia32e, enc::ENTRY_CONTROLS);
     set(&mut ia32e, enc::ENTRY_CONTROLS, v | IA32E_GUEST);
+    // HOST_RIP keeps what 64-bit code wrote (VMCS data survive VMCLEAR, VMXOFF and VMPTRLD,
+    // 25.11.1); a 32-bit VMWRITE could not set bits 63:32.
+    let mut rip_high = vmcs32(&p, CR4_PSE, PD32);
+    rip_high.retain(|e| e.0 != enc::HOST_RIP);
     vec![
         Test {
             name: "exit32",
+            vmcs_ptr: PTR_VMCS,
             fields: vmcs32(&p, CR4_PSE, PD32),
             after_exit: &[
                 ("exit_reason", |a| vmread(a, enc::EXIT_REASON)),
@@ -108,6 +124,7 @@ fn tests() -> Vec<Test> {
         },
         Test {
             name: "exit_pae",
+            vmcs_ptr: PTR_VMCS,
             fields: vmcs32(&p, CR4_PAE, PDPT_B),
             after_exit: &[
                 ("exit_reason", |a| vmread(a, enc::EXIT_REASON)),
@@ -118,9 +135,10 @@ fn tests() -> Vec<Test> {
                 }),
             ],
         },
-        Test { name: "host64_outside_ia32e", fields: host64, after_exit: &[] },
-        Test { name: "ia32e_guest_outside_ia32e", fields: ia32e, after_exit: &[] },
-        Test { name: "host_pcide", fields: vmcs32(&p, CR4_PSE | 1 << 17, PD32), after_exit: &[] },
+        Test { name: "host64_outside_ia32e", vmcs_ptr: PTR_VMCS, fields: host64, after_exit: &[] },
+        Test { name: "ia32e_guest_outside_ia32e", vmcs_ptr: PTR_VMCS, fields: ia32e, after_exit: &[] },
+        Test { name: "host_pcide", vmcs_ptr: PTR_VMCS, fields: vmcs32(&p, CR4_PSE | 1 << 17, PD32), after_exit: &[] },
+        Test { name: "host_rip_high", vmcs_ptr: PTR_VMCS_B, fields: rip_high, after_exit: &[] },
     ]
 }
 
@@ -148,6 +166,8 @@ fn expected() -> Vec<String> {
         l("host64_outside_ia32e", "vmfail_error", 8),
         l("ia32e_guest_outside_ia32e", "vmfail_error", 8),
         l("host_pcide", "vmfail_error", 8),
+        // 27.2.4: with "host address-space size" = 0, host RIP bits 63:32 must be 0.
+        l("host_rip_high", "vmfail_error", 8),
         END.to_string(),
     ]
 }
@@ -294,7 +314,7 @@ fn code32_pass(values: &[u32]) -> (Vec<u8>, Vec<u32>) {
         for t in tests() {
             let (mut exit_code, mut next) = (a.create_label(), a.create_label());
             let mut exit_slots = Vec::new();
-            a.mov(ebx, PTR_VMCS as u32)?;
+            a.mov(ebx, t.vmcs_ptr as u32)?;
             a.vmclear(qword_ptr(ebx))?;
             a.vmptrld(qword_ptr(ebx))?;
             for (f, v) in &t.fields {
@@ -357,6 +377,35 @@ fn code64(at: u64) -> Vec<u8> {
             a.mov(rbx, GDT + 8 * i as u64)?;
             a.mov(qword_ptr(rbx), rax)?;
         }
+        // VMCS_B's HOST_RIP with bits 63:32 set, written in 64-bit mode: CR0.NE and CR4.VMXE
+        // for VMXON (IA32_VMX_CR0_FIXED0, CR4_FIXED0), the revision identifiers, VMXON,
+        // VMCLEAR, VMPTRLD, VMWRITE, VMCLEAR, VMXOFF.
+        a.mov(rax, cr0)?;
+        a.or(rax, 0x20)?;
+        a.mov(cr0, rax)?;
+        a.mov(rax, cr4)?;
+        a.or(rax, 0x2000)?;
+        a.mov(cr4, rax)?;
+        a.mov(ecx, 0x480)?;
+        a.rdmsr()?;
+        a.and(eax, 0x7fff_ffff)?;
+        for (region, ptr_at) in [(VMXON_REGION, PTR_VMXON), (VMCS_B, PTR_VMCS_B)] {
+            a.mov(rbx, region)?;
+            a.mov(dword_ptr(rbx), eax)?;
+            a.mov(rbx, ptr_at)?;
+            a.mov(rdx, region)?;
+            a.mov(qword_ptr(rbx), rdx)?;
+        }
+        a.mov(rbx, PTR_VMXON)?;
+        a.vmxon(qword_ptr(rbx))?;
+        a.mov(rbx, PTR_VMCS_B)?;
+        a.vmclear(qword_ptr(rbx))?;
+        a.vmptrld(qword_ptr(rbx))?;
+        a.mov(rax, enc::HOST_RIP as u64)?;
+        a.mov(rdx, RIP_HIGH)?;
+        a.vmwrite(rax, rdx)?;
+        a.vmclear(qword_ptr(rbx))?;
+        a.vmxoff()?;
         a.mov(rbx, GDTR_IMAGE)?;
         a.mov(word_ptr(rbx), (GDT_ENTRIES.len() * 8 - 1) as u32)?;
         a.mov(dword_ptr(rbx + 2), GDT as u32)?;
