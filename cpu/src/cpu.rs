@@ -108,6 +108,10 @@ pub struct Cpu {
     pub tlb_ept: u16,
     /// An intercept that arose while the extension was running (see [`crate::ext`]).
     pub deferred: Option<crate::ext::Intercept>,
+    /// While the extension runs (and so cannot be asked), which hardware exceptions it would
+    /// turn into VM exits: set by it around the event deliveries it makes itself (VM-entry
+    /// event injection), None otherwise. Such an exception is kept in `deferred`.
+    pub exit_filter: Option<Box<dyn Fn(Exception) -> bool>>,
     /// IRET leaves `CpuState::nmi_blocked` alone (VMX non-root operation with "NMI exiting"
     /// = 1 and "virtual NMIs" = 0, SDM Vol. 3C 26.3); set and cleared by the extension.
     pub iret_keeps_nmi_blocking: bool,
@@ -193,6 +197,7 @@ impl Cpu {
             tlb_vpid: 0,
             tlb_ept: 0,
             deferred: None,
+            exit_filter: None,
             iret_keeps_nmi_blocking: false,
             iret_unblocked_nmi: false,
         };
@@ -308,6 +313,12 @@ impl Cpu {
     /// The exception being delivered, if an event delivery is under way.
     pub fn delivering(&self) -> Option<Exception> {
         self.delivering
+    }
+
+    /// Ends the event delivery under way (a VM exit replaced the guest that was delivering
+    /// it).
+    pub fn end_delivery(&mut self) {
+        self.delivering = None;
     }
 
     /// The kind of the event [`Self::delivering`] returns, and for a software interrupt or

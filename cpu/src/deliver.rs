@@ -45,6 +45,15 @@ impl Exec<'_> {
     /// Delivers exception `e` raised by the instruction at RIP, applying the double-fault
     /// rules of SDM Table 6-5 when it arises while delivering another exception.
     pub fn deliver_exception(&mut self, mut e: Exception) {
+        // VMX non-root: the exception bitmap may turn the exception into a VM exit (before
+        // CR2 or anything else changes; SDM Vol. 3C 26.2 "Other Causes of VM Exits"). An
+        // exception met while delivering another is checked as itself first (28.2.4 lists
+        // "a fault occurs during event delivery and causes a VM exit" with the first event as
+        // IDT-vectoring information); only when it does not exit does Table 6-5 apply.
+        if self.cpu.vmx_non_root && self.exception_exits(e) {
+            self.cpu.iret_unblocked_nmi = false;
+            return;
+        }
         // Only a hardware exception counts as the first event of Table 6-5: a fault while
         // delivering INT n, INT3, INTO, INT1 or an external interrupt is delivered as itself.
         if let Some(first) = self.cpu.delivering
@@ -62,13 +71,13 @@ impl Exec<'_> {
             if df {
                 self.cpu.emit(|| Event::DoubleFault { first: first.vector, second: e.vector });
                 e = Exception::df();
+                // The #DF is checked against the exception bitmap in its turn (a #DF VM exit
+                // is not one "during event delivery": 28.2.4).
+                if self.cpu.vmx_non_root && self.exception_exits(e) {
+                    self.cpu.iret_unblocked_nmi = false;
+                    return;
+                }
             }
-        }
-        // VMX non-root: the exception bitmap may turn the exception into a VM exit (before
-        // CR2 or anything else changes; SDM Vol. 3C 26.2 "Other Causes of VM Exits").
-        if self.cpu.vmx_non_root && self.exception_exits(e) {
-            self.cpu.iret_unblocked_nmi = false;
-            return;
         }
         self.cpu.iret_unblocked_nmi = false;
         self.cpu.delivering = Some(e);
@@ -104,6 +113,9 @@ impl Exec<'_> {
                 self.deliver_exception(e2);
                 true
             }
+            // Deferred (the extension is running, see `Cpu::exit_filter`): the delivery under
+            // way stays recorded, for the extension's IDT-vectoring information.
+            Err(Fault::Diverted) if matches!(self.cpu.deferred, Some(crate::ext::Intercept::Exception { .. })) => true,
             Err(_) => {
                 self.cpu.delivering = None;
                 true
@@ -195,6 +207,9 @@ impl Exec<'_> {
                 self.cpu.delivering = None;
                 self.request_stop(StopReason::Unsupported(what));
             }
+            // An EPT fault kept for the running extension (see `ext.rs`): the delivery under
+            // way stays recorded for its IDT-vectoring information until `Cpu::end_delivery`.
+            Err(Fault::Diverted) if matches!(self.cpu.deferred, Some(crate::ext::Intercept::Ept { .. })) => {}
             Err(Fault::Diverted) => self.cpu.delivering = None,
         }
     }

@@ -348,8 +348,9 @@ impl Exec<'_> {
     }
 
     /// Asks the extension about `what` (VMX non-root operation only). With no extension
-    /// running: `Ok(default)`; an EPT fault or triple fault is kept in `Cpu::deferred` and
-    /// ends the access with `Fault::Diverted`.
+    /// running: `Ok(default)`; an EPT fault, a triple fault, or a hardware exception that
+    /// `Cpu::exit_filter` says exits, is kept in `Cpu::deferred` and ends the access with
+    /// `Fault::Diverted`.
     #[cold]
     #[inline(never)]
     pub fn intercept(&mut self, what: Intercept, default: u64) -> Result<u64> {
@@ -357,6 +358,10 @@ impl Exec<'_> {
             Some(r) => r,
             None => match what {
                 Intercept::Ept { .. } | Intercept::TripleFault => {
+                    self.cpu.deferred = Some(what);
+                    Err(Fault::Diverted)
+                }
+                Intercept::Exception { e, software: false, .. } if self.cpu.exit_filter.as_ref().is_some_and(|f| f(e)) => {
                     self.cpu.deferred = Some(what);
                     Err(Fault::Diverted)
                 }

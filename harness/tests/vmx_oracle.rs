@@ -36,6 +36,8 @@ mod cases_entry;
 mod cases_vmxexits;
 #[path = "../../vmx/tests/common/cases_v86.rs"]
 mod cases_v86;
+#[path = "../../vmx/tests/common/cases_vmxabort.rs"]
+mod cases_vmxabort;
 
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;

@@ -222,40 +222,53 @@ impl Vmx {
         // 28.2.x: VM exits clear the valid bit of the VM-entry interruption-information field.
         let entry_info = v.read(x, enc::ENTRY_INTERRUPTION_INFO);
         v.write(x, enc::ENTRY_INTERRUPTION_INFO, entry_info & !(intr::VALID as u64));
-        let mut abort = None;
+        let mut abort: Option<crate::abort::Abort> = None;
+        let guest_efer = x.cpu.state.efer;
         if info.reason & reason::ENTRY_FAILURE == 0 {
             self.save_guest(x, &ctx);
             // 28.4 "Saving MSRs" (a failure is a VMX abort with indicator 1).
             let (n, a) = (v.read(x, enc::EXIT_MSR_STORE_COUNT), v.read(x, enc::EXIT_MSR_STORE_ADDR));
-            if crate::msr_list::store(x, a, n).is_err() {
-                abort = Some(1);
+            if let Err(i) = crate::msr_list::store(x, a, n) {
+                abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::SAVE_GUEST_MSRS, why: format!("entry {i} of the VM-exit MSR-store area ({n} entries at {a:#x}) cannot be stored; SDM 28.4 Saving MSRs") });
             }
         }
+        let host64 = ctx.exit.contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
+        if abort.is_none() {
+            abort = crate::abort::check_address_space(guest_efer, host64).err();
+        }
         self.load_host(x, v, ctx.exit, info.reason == reason::EXTERNAL_INTERRUPT || (info.reason == reason::EXCEPTION_NMI && (ii >> intr::TYPE_SHIFT) & 7 == intr::NMI));
+        // 28.5.4: the host PDPTEs (a failure is a VMX abort with indicator 2).
+        if abort.is_none() {
+            abort = crate::abort::load_host_pdptes(x).err();
+        }
         // 28.6 "Loading MSRs" (a failure is a VMX abort with indicator 4).
         let (n, a) = (v.read(x, enc::EXIT_MSR_LOAD_COUNT), v.read(x, enc::EXIT_MSR_LOAD_ADDR));
-        if abort.is_none() && crate::msr_list::load(x, a, n).is_err() {
-            abort = Some(4);
+        if abort.is_none()
+            && let Err(i) = crate::msr_list::load(x, a, n)
+        {
+            abort = Some(crate::abort::Abort { indicator: crate::abort::indicator::LOAD_HOST_MSRS, why: format!("entry {i} of the VM-exit MSR-load area ({n} entries at {a:#x}) cannot be loaded; SDM 28.6 Loading MSRs") });
         }
-        if let Some(code) = abort {
+        if let Some(a) = &abort {
             // 28.7 "VMX Aborts": the indicator is written and the processor shuts down.
-            v.set_abort(x, code);
+            v.set_abort(x, a.indicator);
             x.cpu.state.activity = Activity::Shutdown;
+            self.last_failure = Some(a.explain());
         }
         if !ctx.proc2.contains(crate::controls::ProcCtls2::ENABLE_VPID) {
             // Without VPID, VM entries and exits invalidate VPID-0 linear mappings (SDM 29.4.3.3).
             x.cpu.flush_tlb(Some(0));
         }
         // A VM-entry failure's explanation with its values is in last_failure (entry/load.rs).
-        let detail = match &self.last_failure {
-            Some(s) if info.reason & reason::ENTRY_FAILURE != 0 => s.clone(),
+        let detail = match (&self.last_failure, &abort) {
+            (_, Some(a)) => a.explain(),
+            (Some(s), _) if info.reason & reason::ENTRY_FAILURE != 0 => s.clone(),
             _ => info.detail.to_string(),
         };
         let reason_v = info.reason;
         let q = info.qualification;
         let len = info.instruction_len;
         let gpa = info.guest_physical.unwrap_or(0);
-        if info.reason & reason::ENTRY_FAILURE != 0 {
+        if info.reason & reason::ENTRY_FAILURE != 0 || abort.is_some() {
             x.cpu.record(Event::VmExit { reason: reason_v, qualification: q, guest_rip, instruction_len: len, guest_physical: gpa, detail });
         } else {
             x.cpu.emit(|| Event::VmExit { reason: reason_v, qualification: q, guest_rip, instruction_len: len, guest_physical: gpa, detail });
@@ -335,8 +348,10 @@ impl Vmx {
         }
     }
 
-    /// 28.5 "Loading Host State" (with 28.5.1 control registers, 28.5.2 segment and
-    /// descriptor-table registers, 28.5.3 PDPTEs are not needed for a 64-bit host).
+    /// 28.5 "Loading Host State": 28.5.1 control registers, debug registers and MSRs, 28.5.2
+    /// segment and descriptor-table registers, 28.5.3 RIP, RSP and RFLAGS (the full fields:
+    /// for a host outside IA-32e mode, entry checked host RIP bits 63:32 = 0). The PDPTEs of a
+    /// PAE-paging host (28.5.4) are loaded after it by `abort::load_host_pdptes`.
     fn load_host(&mut self, x: &mut Exec<'_>, v: Vmcs, exit: ExitCtls, nmi_exit: bool) {
         let host64 = exit.contains(ExitCtls::HOST_ADDRESS_SPACE_SIZE);
         let before = x.cpu.state.mode();
@@ -363,12 +378,15 @@ impl Vmx {
         let sysenter = (v.read(x, enc::HOST_SYSENTER_CS), v.read(x, enc::HOST_SYSENTER_ESP), v.read(x, enc::HOST_SYSENTER_EIP));
         let pat = v.read(x, enc::HOST_PAT);
         let host_efer = v.read(x, enc::HOST_EFER);
+        let maxphy = x.cpu.config.maxphyaddr;
         let s = &mut x.cpu.state;
-        // 28.5.1: CR0 ET, CD, NW and reserved bits keep their value; CR4 loaded; CR3 loaded.
+        // 28.5.1: CR0 ET, CD, NW and reserved bits keep their value; CR3 loaded (bits 63:52
+        // and those beyond MAXPHYADDR cleared); CR4 loaded, with PAE set when "host
+        // address-space size" = 1 and PCIDE cleared when it is 0.
         let keep = cr0::ET | cr0::CD | cr0::NW;
         s.cr0 = (s.cr0 & keep) | (cr0_v & !keep & 0xffff_ffff);
-        s.cr3 = cr3;
-        s.cr4 = cr4_v;
+        s.cr3 = cr3 & !(u64::MAX << maxphy.min(52));
+        s.cr4 = if host64 { cr4_v | hvbench_cpu::regs::cr4::PAE } else { cr4_v & !hvbench_cpu::regs::cr4::PCIDE };
         s.dr[7] = 0x400;
         s.msr.debugctl = 0;
         s.msr.sysenter_cs = sysenter.0 & 0xffff_ffff;
@@ -411,6 +429,8 @@ impl Vmx {
         // The guest's pending debug traps are in the VMCS now, not the host's.
         x.cpu.set_pending_debug(0);
         x.cpu.ept = None;
+        // Nothing is being delivered in the host.
+        x.cpu.end_delivery();
         x.cpu.tlb_vpid = 0;
         x.cpu.tlb_ept = 0;
         x.cpu.state_replaced();

@@ -163,26 +163,7 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, what: Intercept) -> Res
             if !exception_exits(&c, e) {
                 return Ok(0);
             }
-            let kind = if software { intr::SOFTWARE_EXCEPTION } else { intr::HARDWARE_EXCEPTION };
-            let mut info = e.vector as u32 | kind << intr::TYPE_SHIFT | intr::VALID;
-            if e.error_code().is_some() {
-                info |= intr::ERROR_CODE;
-            }
-            // 28.2.2: bit 12 "NMI unblocking due to IRET" for a fault of an IRET that removed
-            // (virtual-)NMI blocking, unless the exit also has valid IDT-vectoring information.
-            let idt = idt_vectoring_of(x);
-            if x.cpu.iret_unblocked_nmi && idt.is_none() {
-                info |= intr::NMI_UNBLOCKING;
-            }
-            // 28.2.1: #PF: the faulting linear address; #DB: table "Exit Qualification for
-            // Debug Exceptions", B3-B0 (3:0), BD (13), BS (14) in DR6 format.
-            let q = e.cr2().or(e.dr6().map(|b| b & (0xf | 1 << 13 | 1 << 14))).unwrap_or(0);
-            let ei = ExitInfo {
-                interruption: Some((info, e.error_code())),
-                idt_vectoring: idt,
-                instruction_len: if software { len as u32 } else { 0 },
-                ..ExitInfo::new(reason::EXCEPTION_NMI, q)
-            };
+            let ei = exception_exit_info(x, e, software, len);
             exit(vmx, x, ei)
         }
         Intercept::Nmi if c.pin.contains(PinCtls::NMI_EXITING) => {
@@ -277,9 +258,34 @@ pub(crate) fn ept_exit(fault: EptFault, gla: Option<u64>, idt: Option<(u32, Opti
     }
 }
 
+/// The exit for exception `e` that the exception bitmap turned into a VM exit (reason 0): the
+/// VM-exit interruption information and error code (28.2.2), the exit qualification (28.2.1),
+/// and when it arose during the delivery of another event that event as IDT-vectoring
+/// information (28.2.4; not for a #DF, which "the original event results in" and which
+/// "causes the VM exit directly", so is not an exit during event delivery), with the
+/// instruction length of a software event (28.2.5).
+pub(crate) fn exception_exit_info(x: &Exec<'_>, e: Exception, software: bool, len: u8) -> ExitInfo {
+    let kind = if software { intr::SOFTWARE_EXCEPTION } else { intr::HARDWARE_EXCEPTION };
+    let mut info = e.vector as u32 | kind << intr::TYPE_SHIFT | intr::VALID;
+    if e.error_code().is_some() {
+        info |= intr::ERROR_CODE;
+    }
+    // 28.2.2: bit 12 "NMI unblocking due to IRET" for a fault of an IRET that removed
+    // (virtual-)NMI blocking, unless the exit also has valid IDT-vectoring information.
+    let idt = if e.vector == hvbench_cpu::exception::vector::DF { None } else { idt_vectoring_of(x) };
+    if x.cpu.iret_unblocked_nmi && idt.is_none() {
+        info |= intr::NMI_UNBLOCKING;
+    }
+    // 28.2.1: #PF: the faulting linear address; #DB: table "Exit Qualification for Debug
+    // Exceptions", B3-B0 (3:0), BD (13), BS (14) in DR6 format.
+    let q = e.cr2().or(e.dr6().map(|b| b & (0xf | 1 << 13 | 1 << 14))).unwrap_or(0);
+    let instruction_len = if software { len as u32 } else if idt.is_some() { crate::exit::idt_vectoring_len(x) } else { 0 };
+    ExitInfo { interruption: Some((info, e.error_code())), idt_vectoring: idt, instruction_len, ..ExitInfo::new(reason::EXCEPTION_NMI, q) }
+}
+
 /// SDM 25.6.3 "Exception Bitmap": bit v of the bitmap; for #PF, the bit is inverted when the
 /// error code does not match (PFEC & mask != match).
-fn exception_exits(c: &crate::Ctx, e: Exception) -> bool {
+pub(crate) fn exception_exits(c: &crate::Ctx, e: Exception) -> bool {
     let bit = c.exception_bitmap & (1 << (e.vector & 31)) != 0;
     if e.vector == hvbench_cpu::exception::vector::PF {
         let code = e.error_code().unwrap_or(0);

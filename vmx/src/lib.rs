@@ -24,6 +24,7 @@
 
 pub use hvbench_mmu::SDM_REVISION;
 
+pub mod abort;
 pub mod caps;
 pub mod controls;
 pub mod dump;

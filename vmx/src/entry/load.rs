@@ -325,20 +325,52 @@ fn pending_debug(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
         return;
     }
     x.cpu.state.activity = Activity::Active;
-    x.deliver_exception(hvbench_cpu::Exception::db_with(bits));
-    deferred_exit(vmx, x, Some((1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID, None)));
+    with_exit_filter(&c, x, |x| x.deliver_exception(hvbench_cpu::Exception::db_with(bits)));
+    deferred_exit(vmx, x, Some((1 | intr::HARDWARE_EXCEPTION << intr::TYPE_SHIFT | intr::VALID, None)), 0);
 }
 
-/// An EPT fault or triple fault met while VM entry delivered an event could not exit while
-/// VMX was running: it exits now, with that event as IDT-vectoring information (28.2.4).
-fn deferred_exit(vmx: &mut Vmx, x: &mut Exec<'_>, event: Option<(u32, Option<u32>)>) {
+/// Runs `f` (an event delivery VM entry makes while the VMX extension itself runs) with the
+/// core told which hardware exceptions the exception bitmap turns into VM exits (SDM 25.6.3,
+/// 26.2), so that an exception met during the delivery is kept for [`deferred_exit`].
+fn with_exit_filter(c: &Ctx, x: &mut Exec<'_>, f: impl FnOnce(&mut Exec<'_>)) {
+    let c = *c;
+    x.cpu.exit_filter = Some(Box::new(move |e| crate::intercept::exception_exits(&c, e)));
+    f(x);
+    x.cpu.exit_filter = None;
+}
+
+/// An EPT fault, triple fault or exception-bitmap exception met while VM entry delivered an
+/// event could not exit while VMX was running: it exits now (28.2.4 "Information for VM
+/// Exits During Event Delivery": with `event`, the event VM entry delivered, as IDT-vectoring
+/// information, and for an injected software interrupt or (privileged) software exception
+/// `len`, its VM-entry instruction length, as VM-exit instruction length (28.2.5)). An
+/// exception met while delivering an exception that delivery raised in turn reports that
+/// exception instead; a #DF exit and a triple-fault exit are not "during event delivery" and
+/// have none.
+fn deferred_exit(vmx: &mut Vmx, x: &mut Exec<'_>, event: Option<(u32, Option<u32>)>, len: u32) {
+    let software = |e: Option<(u32, Option<u32>)>| e.is_some_and(|(i, _)| matches!((i >> intr::TYPE_SHIFT) & 7, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION));
     match x.cpu.deferred.take() {
         Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) => {
-            let mut e = crate::intercept::ept_exit(fault, gla, event);
-            e.idt_vectoring = event;
+            // The core kept the delivery under way: the event VM entry delivered, or an
+            // exception its delivery raised that the exception bitmap let through.
+            let during = crate::exit::idt_vectoring_of(x).map(|(i, c)| (i & !intr::NMI_UNBLOCKING, c)).or(event);
+            let mut e = crate::intercept::ept_exit(fault, gla, during);
+            e.idt_vectoring = during;
+            if software(during) {
+                e.instruction_len = len;
+            }
+            x.cpu.end_delivery();
             vmx.vm_exit(x, e);
         }
         Some(hvbench_cpu::ext::Intercept::TripleFault) => vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0)),
+        Some(hvbench_cpu::ext::Intercept::Exception { e, .. }) => {
+            // The core kept the delivery under way (the injected event, or an exception its
+            // delivery raised and the exception bitmap let through) for the IDT-vectoring
+            // information and instruction length.
+            let info = crate::intercept::exception_exit_info(x, e, false, 0);
+            x.cpu.end_delivery();
+            vmx.vm_exit(x, info);
+        }
         _ => {}
     }
 }
@@ -369,22 +401,14 @@ fn inject(vmx: &mut Vmx, x: &mut Exec<'_>, v: Vmcs) {
         intr::PRIVILEGED_SOFTWARE_EXCEPTION => (EventKind::PrivilegedSoftwareException, rip.wrapping_add(len)),
         _ => (EventKind::SoftwareException, rip.wrapping_add(len)),
     };
-    x.inject_event(vector, ek, code, ret);
+    let Some(c) = vmx.ctx else { return };
+    with_exit_filter(&c, x, |x| x.inject_event(vector, ek, code, ret));
     if kind == intr::NMI {
         x.cpu.state.nmi_blocked = true;
     }
-    // An EPT fault during delivery could not exit while VMX was running: do it now, with the
-    // injected event as IDT-vectoring information (SDM 28.2.4).
-    if let Some(hvbench_cpu::ext::Intercept::Ept { fault, gla, .. }) = x.cpu.deferred.take() {
-        let mut e = crate::intercept::ept_exit(fault, gla, Some((info & !intr::NMI_UNBLOCKING, code)));
-        e.idt_vectoring = Some((info, code));
-        // 28.2.5: for an injected software interrupt or (privileged) software exception, the
-        // VM-exit instruction length is the VM-entry instruction length.
-        if matches!(kind, intr::SOFTWARE_INTERRUPT | intr::PRIVILEGED_SOFTWARE_EXCEPTION | intr::SOFTWARE_EXCEPTION) {
-            e.instruction_len = len as u32;
-        }
-        vmx.vm_exit(x, e);
-    } else if let Some(hvbench_cpu::ext::Intercept::TripleFault) = x.cpu.deferred.take() {
-        vmx.vm_exit(x, ExitInfo::new(reason::TRIPLE_FAULT, 0));
-    }
+    // An EPT fault, triple fault or exiting exception during delivery could not exit while
+    // VMX was running: do it now, with the injected event as IDT-vectoring information (SDM
+    // 28.2.4) and, for an injected software interrupt or (privileged) software exception, the
+    // VM-entry instruction length as VM-exit instruction length (28.2.5).
+    deferred_exit(vmx, x, Some((info & !intr::NMI_UNBLOCKING, code)), len as u32);
 }

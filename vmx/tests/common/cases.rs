@@ -370,8 +370,8 @@ pub const fn guest(name: &'static str, why: &'static str, doc: &'static str, fie
 /// Every shared case: [`CASES`], then the groups in `cases_exits.rs`, `cases_events.rs`,
 /// `cases_exits2.rs`, `cases_fixes.rs`, `cases_entry.rs` (one program per VM-entry check),
 /// `cases_vmxexits.rs` (RDPMC, TPR shadow, PAUSE-loop exiting), `cases_v86.rs` (virtual-8086
-/// guests) and `cases_vmxcover.rs` (VMX-instruction exits, INVEPT/INVVPID, EPT as guest
-/// programs).
+/// guests), `cases_vmxcover.rs` (VMX-instruction exits, INVEPT/INVVPID, EPT as guest
+/// programs) and `cases_vmxabort.rs` (exceptions met while delivering an injected event).
 pub fn all() -> impl Iterator<Item = &'static Case> {
     CASES.iter()
         .chain(super::cases_exits::CASES)
@@ -382,6 +382,7 @@ pub fn all() -> impl Iterator<Item = &'static Case> {
         .chain(super::cases_vmxexits::CASES)
         .chain(super::cases_v86::CASES)
         .chain(super::cases_vmxcover::CASES)
+        .chain(super::cases_vmxabort::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module

@@ -18,7 +18,11 @@
 //!
 //! Checks hvbench has that no program here can reach: `host.addr_size.outside_ia32e`,
 //! `host.addr_size.guest`, `host.cr4.pcide`, `host.rip.high` (all need a host outside IA-32e
-//! mode or "host address-space size" = 0, which the 64-bit host cannot have: 27.2.4),
+//! mode or "host address-space size" = 0, which the 64-bit host cannot have: 27.2.4; the
+//! sandbox-only `host32.rs` reaches the first, third and fourth from a 32-bit host, and shows
+//! that `host.addr_size.guest` is never the first to fail: outside IA-32e mode the
+//! `outside_ia32e` check rejects "IA-32e mode guest" = 1 before it, inside it "host
+//! address-space size" must be 1),
 //! `ctl.entry.smm` (the default profile does not allow "entry to SMM", so the allowed-1 check
 //! rejects it first; the outcome is the same VMfailValid(7)), and the EPTP A/D check without
 //! the A/D capability (the default profile has it).

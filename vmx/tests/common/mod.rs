@@ -30,7 +30,9 @@ pub mod cases_fixes;
 pub mod cases_vmxexits;
 pub mod cases_v86;
 pub mod cases_vmxcover;
+pub mod cases_vmxabort;
 pub mod layout;
+pub mod layout32;
 
 pub use layout::*;
 
