@@ -7,6 +7,8 @@
 //! Without Bochs or GRUB the second test prints "SKIPPED: ..." and passes.
 //!
 //! All cases run in one kernel (VMCLEAR and VMXOFF between them), so Bochs starts once.
+//! `hvbench_run_explains_a_vmx_abort_on_stderr` boots single-case kernels instead: a VMX abort
+//! (SDM 28.7) must be explained on stderr before the shutdown message, a plain triple fault not.
 
 #[path = "../../vmx/tests/common/layout.rs"]
 mod layout;
