@@ -304,7 +304,7 @@ fn resume(args: ResumeArgs) -> Result<i32, UserError> {
     finish(&m, &outcome, trace_out, &args.snapshot, false)
 }
 
-/// Reports unimplemented instructions and failed VMX operations on stderr, and writes the
+/// Reports unimplemented instructions, failed VMX operations and VMX aborts on stderr, and writes the
 /// trace records, once per boot.
 fn report_records(m: &mut Machine, trace_out: &mut TraceOut) {
     let mut reported = std::collections::BTreeSet::new();
@@ -320,6 +320,8 @@ fn report_records(m: &mut Machine, trace_out: &mut TraceOut) {
                 eprintln!("hvbench: {}", trace::line(&r));
             }
             hvbench_cpu::Event::VmExit { reason, .. } if reason & (1 << 31) != 0 => eprintln!("hvbench: {}", trace::line(&r)),
+            // A VMX abort (SDM 28.7) ends in the shutdown state: say why before "triple-faulted".
+            hvbench_cpu::Event::VmExit { detail, .. } if hvbench_vmx::abort::is_explanation(detail) => eprintln!("hvbench: {}", trace::line(&r)),
             _ => {}
         }
         if let Some(out) = trace_out {

@@ -7,6 +7,8 @@
 //! Without Bochs or GRUB the second test prints "SKIPPED: ..." and passes.
 //!
 //! All cases run in one kernel (VMCLEAR and VMXOFF between them), so Bochs starts once.
+//! `hvbench_run_explains_a_vmx_abort_on_stderr` boots single-case kernels instead: a VMX abort
+//! (SDM 28.7) must be explained on stderr before the shutdown message, a plain triple fault not.
 
 #[path = "../../vmx/tests/common/layout.rs"]
 mod layout;
@@ -38,6 +40,8 @@ mod cases_vmxexits;
 mod cases_v86;
 #[path = "../../vmx/tests/common/cases_vmxabort.rs"]
 mod cases_vmxabort;
+#[path = "../../vmx/tests/common/cases_vmxgaps.rs"]
+mod cases_vmxgaps;
 
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
@@ -284,4 +288,73 @@ fn bochs_agrees_with_hvbench_line_by_line() {
     }
     assert!(diffs.is_empty(), "{} differences between hvbench and Bochs ({compared} cases compared):\n{}", diffs.len(), diffs.join("\n"));
     eprintln!("{compared} cases compared with Bochs, {} on the allow-list", BOCHS_DISAGREES.len());
+}
+
+/// The VM-exit MSR-load area of [`ABORT_CASE`] (16-byte aligned, SDM 25.7.2) and its entry.
+const ABORT_AREA: u64 = hvbench_cpu::sandbox::DATA_BASE + 0x400;
+const ABORT_POKES: &[cases::Poke] = &[cases::poke(ABORT_AREA, 8, 0xc000_0100), cases::poke(ABORT_AREA + 8, 8, 0)];
+
+/// A HLT exit whose VM-exit MSR-load area loads IA32_FS_BASE: a VMX abort with indicator 4
+/// (SDM Vol. 3C 28.6 "Loading MSRs": C0000100H cannot be loaded; 28.7 "VMX Aborts").
+static ABORT_CASE: cases::Case = cases::Case {
+    pokes: ABORT_POKES,
+    ..cases::case(
+        "abort_on_host_msr_load",
+        "28.6, 28.7: loading IA32_FS_BASE from the VM-exit MSR-load area is a VMX abort (indicator 4), the processor shuts down",
+        cases::launch(
+            |f| {
+                layout::set(f, hvbench_vmx::fields::enc::EXIT_MSR_LOAD_COUNT, 1);
+                layout::set(f, hvbench_vmx::fields::enc::EXIT_MSR_LOAD_ADDR, ABORT_AREA);
+            },
+            cases::hlt,
+        ),
+        cases::exit(12),
+        &[],
+    )
+};
+
+/// The host loads an IDT with limit 0 and executes UD2: #UD, then #GP for the gate beyond the
+/// limit, then #DF, a triple fault (Vol. 3A 6.15, Table 6-5): the shutdown state.
+static TRIPLE_FAULT_CASE: cases::Case = cases::case(
+    "host_triple_fault",
+    "Vol. 3A 6.15: #UD with an IDT limit of 0 ends in a triple fault",
+    cases::Program::Bare(|a| {
+        use iced_x86::code_asm::*;
+        a.mov(rax, hvbench_cpu::sandbox::DATA_BASE + 0x500)?;
+        a.lidt(ptr(rax))?;
+        a.ud2()
+    }),
+    cases::Outcome::Exception(6),
+    &[],
+);
+
+/// Runs `hvbench run` on a kernel of the single case `c`; returns (status, stderr).
+fn run_one(name: &str, c: &cases::Case) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("hvbench-vmx-oracle-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let k = KernelFile { path: dir.join(name), dir };
+    std::fs::write(&k.path, kernel::build(&[c])).expect("kernel written");
+    let o = Command::new(env!("CARGO_BIN_EXE_hvbench")).args(["run", "--max-instructions", "5000000"]).arg(&k.path).output().expect("hvbench runs");
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn hvbench_run_explains_a_vmx_abort_on_stderr() {
+    // The abort's explanation (indicator, cause with values, SDM 28.7) comes before the
+    // shutdown message; the exit status is a triple fault's (6).
+    let (status, e) = run_one("vmx-abort.elf", &ABORT_CASE);
+    assert_eq!(status, Some(6), "{e}");
+    let why = e.find("hvbench: ").and_then(|_| e.find("vm-exit reason=12")).unwrap_or_else(|| panic!("no VM-exit line: {e}"));
+    let shut = e.find("vCPU 0 triple-faulted (shutdown state)").unwrap_or_else(|| panic!("no shutdown message: {e}"));
+    assert!(why < shut, "the explanation comes first: {e}");
+    let l = e[why..].lines().next().unwrap_or_default();
+    for needle in ["why=\"VMX abort, indicator 4: entry 1 of the VM-exit MSR-load area (1 entries at 0x200400) cannot be loaded", "SDM 28.6 Loading MSRs", "SDM 28.7 VMX Aborts"] {
+        assert!(l.contains(needle), "{needle:?} not in {l:?}");
+    }
+
+    // A triple fault without VMX says what it said before, and nothing about VMX.
+    let (status, e) = run_one("triple-fault.elf", &TRIPLE_FAULT_CASE);
+    assert_eq!(status, Some(6), "{e}");
+    assert!(e.starts_with("hvbench: vCPU 0 triple-faulted (shutdown state)\n"), "{e}");
+    assert!(!e.contains("VMX abort") && !e.contains("vm-exit"), "{e}");
 }

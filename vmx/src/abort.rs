@@ -42,8 +42,18 @@ impl Abort {
     /// The explanation the trace carries: "VMX abort, indicator N: cause; SDM 28.7 VMX
     /// Aborts (the processor enters the shutdown state)".
     pub fn explain(&self) -> String {
-        format!("VMX abort, indicator {}: {}; SDM 28.7 VMX Aborts (the VMX-abort indicator is written at offset 4 of the VMCS region and the processor enters the shutdown state)", self.indicator, self.why)
+        format!("{PREFIX}, indicator {}: {}; SDM 28.7 VMX Aborts (the VMX-abort indicator is written at offset 4 of the VMCS region and the processor enters the shutdown state)", self.indicator, self.why)
     }
+}
+
+/// How every VMX-abort explanation (the `why` of the VM-exit event, and the VMX state's last
+/// failure) begins.
+pub const PREFIX: &str = "VMX abort";
+
+/// Whether `detail` (a VM-exit event's explanation) explains a VMX abort (`hvbench run` prints
+/// those on stderr, as it does VMfail and failed VM entries).
+pub fn is_explanation(detail: &str) -> bool {
+    detail.starts_with(PREFIX)
 }
 
 /// 28.5 (and 28.7, indicator 6): a VM exit from a guest in IA-32e mode to a host with "host

@@ -68,6 +68,22 @@ pub(crate) fn execute(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Resul
     // processor does not support them.
     let s = &x.cpu.state;
     let compat = s.efer & efer::LMA != 0 && !s.seg(SegReg::Cs).long();
+    if m == Mnemonic::Vmcall {
+        // 31.3 VMCALL Operation: #UD outside VMX operation; in VMX non-root operation a VM exit
+        // in every mode ("Only VMCALL can be executed in compatibility mode (causing a VM
+        // exit)", 31.1; real-address and virtual-8086 guests exit too); in root operation #UD
+        // for RFLAGS.VM = 1 or compatibility mode, then #GP(0) for CPL > 0.
+        let root_ud = s.rflags & flags::VM != 0 || compat;
+        if !vmx.in_vmx {
+            return Err(Exception::ud().into());
+        }
+        if x.cpu.vmx_non_root {
+            return instruction_exit(vmx, x, i);
+        }
+        if root_ud {
+            return Err(Exception::ud().into());
+        }
+    }
     let basic_ud = s.cr0 & cr0::PE == 0 || s.rflags & flags::VM != 0 || compat;
     let no_vmx = if m == Mnemonic::Vmxon { s.cr4 & cr4::VMXE == 0 } else { !vmx.in_vmx };
     let unsupported = match m {

@@ -583,9 +583,24 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// Loads PAE PDPTEs from `cr3` (#GP(0) on reserved bits, SDM 4.4.1).
+    /// Loads PAE PDPTEs from `cr3` (#GP(0) on reserved bits, SDM 4.4.1). In VMX non-root
+    /// operation with EPT the table's address is guest-physical and is translated through EPT
+    /// (Vol. 3C 29.3.3.2, Vol. 3A 4.4.1): an EPT violation or misconfiguration there is a VM
+    /// exit without a guest-linear address (qualification bit 7 = 0), before the instruction
+    /// changes anything.
     fn load_pdptes(&mut self, cr3: u64) -> Result<()> {
-        match hvbench_mmu::paging::load_pdptes(self.mem, cr3, self.cpu.config.maxphyaddr) {
+        let maxphy = self.cpu.config.maxphyaddr;
+        let loaded = match self.cpu.ept {
+            None => hvbench_mmu::paging::load_pdptes(self.mem, cr3, maxphy),
+            Some(ept) => match hvbench_mmu::nested::load_pdptes(self.mem, &ept, cr3, maxphy).0 {
+                Ok(p) => p,
+                Err(fault) => {
+                    self.intercept(Intercept::Ept { fault, gla: None, during_delivery: false }, 0)?;
+                    return Err(Fault::Diverted);
+                }
+            },
+        };
+        match loaded {
             Some(p) => {
                 self.cpu.paging.pdptes = p;
                 Ok(())

@@ -31,6 +31,7 @@ pub mod cases_vmxexits;
 pub mod cases_v86;
 pub mod cases_vmxcover;
 pub mod cases_vmxabort;
+pub mod cases_vmxgaps;
 pub mod layout;
 pub mod layout32;
 
