@@ -38,6 +38,8 @@ mod cases_vmxexits;
 mod cases_v86;
 #[path = "../../vmx/tests/common/cases_vmxabort.rs"]
 mod cases_vmxabort;
+#[path = "../../vmx/tests/common/cases_corefix.rs"]
+mod cases_corefix;
 
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;

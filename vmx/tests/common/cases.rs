@@ -371,7 +371,8 @@ pub const fn guest(name: &'static str, why: &'static str, doc: &'static str, fie
 /// `cases_exits2.rs`, `cases_fixes.rs`, `cases_entry.rs` (one program per VM-entry check),
 /// `cases_vmxexits.rs` (RDPMC, TPR shadow, PAUSE-loop exiting), `cases_v86.rs` (virtual-8086
 /// guests), `cases_vmxcover.rs` (VMX-instruction exits, INVEPT/INVVPID, EPT as guest
-/// programs) and `cases_vmxabort.rs` (exceptions met while delivering an injected event).
+/// programs), `cases_vmxabort.rs` (exceptions met while delivering an injected event) and
+/// `cases_corefix.rs` (the monitored line of MONITOR/MWAIT).
 pub fn all() -> impl Iterator<Item = &'static Case> {
     CASES.iter()
         .chain(super::cases_exits::CASES)
@@ -383,6 +384,7 @@ pub fn all() -> impl Iterator<Item = &'static Case> {
         .chain(super::cases_v86::CASES)
         .chain(super::cases_vmxcover::CASES)
         .chain(super::cases_vmxabort::CASES)
+        .chain(super::cases_corefix::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module
