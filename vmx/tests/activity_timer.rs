@@ -34,7 +34,6 @@ fn timer_at_zero_does_not_exit_in_wait_for_sipi() {
 }
 
 #[test]
-#[ignore = "hvbench bug: the core (cpu/src/cpu.rs run loop) calls the VMX boundary hook only in the HLT state, so the timer never fires in the shutdown state"]
 fn timer_at_zero_exits_from_shutdown() {
     // 26.5.1: the timer counts in the shutdown state and its expiry is a VM exit (reason 52);
     // the exit saves activity state 2 (28.3.4) and RIP = the guest's RIP field.
