@@ -362,7 +362,7 @@ pub static CASES: &[Case] = &[
     ),
     // ---- Controls no other case sets (caps_consistency.rs every_offered_control_has_a_case) ----
     case(
-        "mov_from_cr8_exits",
+        "mov_from_cr8_to_rsi_exits",
         "MOV RSI, CR8 (44 0F 20 C6) with \"CR8-store exiting\" (primary bit 20, 26.1.3): reason 28, qualification CR 8, access type 1 (MOV from CR, bits 5:4), register RSI (6, bits 11:8) (28.2.1), length 4",
         launch(|f| proc_or(f, 1 << 20), |a| a.mov(rsi, cr8)),
         exit(reason::CR_ACCESS),
