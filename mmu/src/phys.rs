@@ -242,14 +242,8 @@ impl PhysMem {
         dst.copy_from_slice(&bytes);
         if (i & 0xfff) + N <= 0x1000 {
             // Within one page: the one generation to look at (as `note_write` would).
-            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT)
-                && *g & 1 != 0
-            {
-                *g = g.wrapping_add(1);
-                self.code_epoch += 1;
-                if self.watching {
-                    self.hit_watches(i, N);
-                }
+            if self.code_gen.get(i >> PAGE_SHIFT).is_some_and(|g| g & 1 != 0) {
+                self.code_page_written(i, N);
             }
         } else {
             self.note_write(i, N);
@@ -288,6 +282,21 @@ impl PhysMem {
             }
         }
         if code && self.watching {
+            self.hit_watches(index, len);
+        }
+    }
+
+    /// A write within one marked page at `[index, index+len)` (see [`Self::write_at`]): bumps
+    /// its generation and looks at the watches. Out of line: the data fast path inlines
+    /// `write_at`, and stores to pages without code or a watch never come here.
+    #[cold]
+    #[inline(never)]
+    fn code_page_written(&mut self, index: usize, len: usize) {
+        if let Some(g) = self.code_gen.get_mut(index >> PAGE_SHIFT) {
+            *g = g.wrapping_add(1);
+            self.code_epoch += 1;
+        }
+        if self.watching {
             self.hit_watches(index, len);
         }
     }
