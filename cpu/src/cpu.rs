@@ -402,8 +402,11 @@ impl Cpu {
             if x.cpu.state.activity != Activity::Active {
                 // A halted guest still reaches the extension's boundary hook: MTF VM exits
                 // and VMX-preemption timer exits are not blocked in the HLT activity state
-                // (SDM Vol. 3C 28.1, 26.5.1, 26.5.2).
-                if x.cpu.state.activity == Activity::Halted && x.cpu.debug.boundary && x.cpu.vmx_non_root && x.intercept(crate::ext::Intercept::Boundary, 0).is_err() {
+                // (SDM Vol. 3C 28.1, 26.5.1, 26.5.2). Nor in the shutdown state, where the
+                // VMX-preemption timer counts down and exits when it reaches zero (26.5.1: in
+                // any activity state but wait-for-SIPI); no instruction runs there, so no MTF
+                // VM exit becomes pending.
+                if matches!(x.cpu.state.activity, Activity::Halted | Activity::Shutdown) && x.cpu.debug.boundary && x.cpu.vmx_non_root && x.intercept(crate::ext::Intercept::Boundary, 0).is_err() {
                     continue;
                 }
                 return StopReason::Inactive;

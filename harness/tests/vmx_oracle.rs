@@ -42,6 +42,8 @@ mod cases_v86;
 mod cases_vmxabort;
 #[path = "../../vmx/tests/common/cases_vmxgaps.rs"]
 mod cases_vmxgaps;
+#[path = "../../vmx/tests/common/cases_corefix.rs"]
+mod cases_corefix;
 
 #[path = "vmx_oracle/kernel.rs"]
 mod kernel;
@@ -155,7 +157,7 @@ const BOCHS_DISAGREES: &[(&str, &str, &str)] = &[
     ),
     (
         "iret64_pops_the_whole_frame_before_checking_cs",
-        "SDM Vol. 2A IRET Operation, IA-32e mode with a 64-bit operand size: tempRIP, tempCS, tempEFLAGS, tempRSP and tempSS are all popped before IA-32e-MODE-RETURN checks the code-segment selector, so the access to SS on an EPT-unmapped page exits (reason 48) before the null-CS #GP; Bochs 2.7 (like hvbench's core) raises the #GP first",
+        "SDM Vol. 2A IRET Operation, IA-32e mode with a 64-bit operand size: tempRIP, tempCS, tempEFLAGS, tempRSP and tempSS are all popped before IA-32e-MODE-RETURN checks the code-segment selector, so the access to SS on an EPT-unmapped page exits (reason 48) before the null-CS #GP; Bochs 2.7 checks CS before reading RSP and SS and raises the #GP first",
         "iret64_pops_the_whole_frame_before_checking_cs exit_reason=000000000000000c",
     ),
     (

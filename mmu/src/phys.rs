@@ -9,6 +9,12 @@
 //! are cached from this page". A write to such a page bumps the generation, so every vCPU's
 //! decoded-instruction cache sees its entries for the page go stale, whoever wrote (a vCPU, a
 //! device's DMA, the loader). That keeps self-modifying code correct for one load per write.
+//!
+//! The same bookkeeping serves address-range monitoring (MONITOR/MWAIT, SDM Vol. 2B "MONITOR",
+//! "MWAIT"; Vol. 3A 9.10.4 "MONITOR/MWAIT Instruction"): [`PhysMem::watch`] marks the pages of
+//! the monitored line like code pages, so a write to them, whoever makes it, already takes the
+//! slow branch of the write bookkeeping; only there is it compared with the exact watched range.
+//! Writes to other pages pay nothing more than before.
 
 use crate::addr::PhysAddr;
 
@@ -56,7 +62,25 @@ pub struct PhysMem {
     code_gen: Vec<u32>,
     /// Bumped whenever any code page is written (see [`Self::code_epoch`]).
     code_epoch: u64,
+    /// Per owner (a vCPU's index): the monitored range, see [`Self::watch`].
+    watches: Vec<Option<Watch>>,
+    /// Some watch has not been hit yet (so code-page writes must look at them).
+    watching: bool,
 }
+
+/// One owner's monitored range of the backing store.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    /// First backing-store index (inclusive).
+    start: usize,
+    /// Last backing-store index (exclusive); `start == end` for a range outside RAM.
+    end: usize,
+    /// A write overlapped the range since [`PhysMem::watch`].
+    hit: bool,
+}
+
+/// The most owners [`PhysMem::watch`] keeps (vCPU indices beyond it cannot arm a monitor).
+pub const MAX_WATCH_OWNERS: usize = 1024;
 
 impl PhysMem {
     /// Zero-filled RAM of `size` bytes.
@@ -81,6 +105,8 @@ impl PhysMem {
             high_size: size - low_size,
             code_gen: vec![0; (size >> PAGE_SHIFT) as usize],
             code_epoch: 0,
+            watches: Vec::new(),
+            watching: false,
         })
     }
 
@@ -216,11 +242,8 @@ impl PhysMem {
         dst.copy_from_slice(&bytes);
         if (i & 0xfff) + N <= 0x1000 {
             // Within one page: the one generation to look at (as `note_write` would).
-            if let Some(g) = self.code_gen.get_mut(i >> PAGE_SHIFT)
-                && *g & 1 != 0
-            {
-                *g = g.wrapping_add(1);
-                self.code_epoch += 1;
+            if self.code_gen.get(i >> PAGE_SHIFT).is_some_and(|g| g & 1 != 0) {
+                self.code_page_written(i, N);
             }
         } else {
             self.note_write(i, N);
@@ -250,12 +273,94 @@ impl PhysMem {
     fn note_write(&mut self, index: usize, len: usize) {
         let first = index >> PAGE_SHIFT;
         let last = (index + len.max(1) - 1) >> PAGE_SHIFT;
+        let mut code = false;
         for g in &mut self.code_gen[first..=last] {
             if *g & 1 != 0 {
                 *g = g.wrapping_add(1);
                 self.code_epoch += 1;
+                code = true;
             }
         }
+        if code && self.watching {
+            self.hit_watches(index, len);
+        }
+    }
+
+    /// A write within one marked page at `[index, index+len)` (see [`Self::write_at`]): bumps
+    /// its generation and looks at the watches. Out of line: the data fast path inlines
+    /// `write_at`, and stores to pages without code or a watch never come here.
+    #[cold]
+    #[inline(never)]
+    fn code_page_written(&mut self, index: usize, len: usize) {
+        if let Some(g) = self.code_gen.get_mut(index >> PAGE_SHIFT) {
+            *g = g.wrapping_add(1);
+            self.code_epoch += 1;
+        }
+        if self.watching {
+            self.hit_watches(index, len);
+        }
+    }
+
+    /// A write to `[index, index+len)` of a marked page: marks every watch it overlaps as hit.
+    #[cold]
+    #[inline(never)]
+    fn hit_watches(&mut self, index: usize, len: usize) {
+        let end = index.saturating_add(len.max(1));
+        for w in self.watches.iter_mut().flatten() {
+            if index < w.end && w.start < end {
+                w.hit = true;
+            }
+        }
+        // The write cleared the mark of the page(s) it bumped (a generation's low bit); the
+        // pages of the watches still armed must stay marked.
+        for w in self.watches.iter().flatten().filter(|w| !w.hit && w.start < w.end) {
+            for g in &mut self.code_gen[w.start >> PAGE_SHIFT..=(w.end - 1) >> PAGE_SHIFT] {
+                *g |= 1;
+            }
+        }
+        self.watching = self.watches.iter().flatten().any(|w| !w.hit);
+    }
+
+    /// Arms `owner`'s address-range monitor on `[addr, addr+len)` (replacing its previous one):
+    /// from now on a write to the range by anyone (any vCPU, DMA, the loader) triggers it
+    /// ([`Self::watch_armed`] becomes `false`). A range that is not wholly RAM is armed but never
+    /// triggered (only write-back RAM is monitored, SDM Vol. 2B "MONITOR"). `false` (nothing
+    /// armed) when `owner` is not below [`MAX_WATCH_OWNERS`].
+    pub fn watch(&mut self, owner: usize, addr: PhysAddr, len: u64) -> bool {
+        if owner >= MAX_WATCH_OWNERS {
+            return false;
+        }
+        let w = match self.index(addr, len) {
+            Some(i) => {
+                let n = len as usize;
+                let (first, last) = (i >> PAGE_SHIFT, (i + n.max(1) - 1) >> PAGE_SHIFT);
+                for g in &mut self.code_gen[first..=last] {
+                    *g |= 1;
+                }
+                Watch { start: i, end: i + n, hit: false }
+            }
+            None => Watch { start: 0, end: 0, hit: false },
+        };
+        if self.watches.len() <= owner {
+            self.watches.resize(owner + 1, None);
+        }
+        self.watches[owner] = Some(w);
+        self.watching = true;
+        true
+    }
+
+    /// `owner`'s monitor is armed: [`Self::watch`] was called and no write has hit the range
+    /// since, nor [`Self::unwatch`].
+    pub fn watch_armed(&self, owner: usize) -> bool {
+        self.watches.get(owner).copied().flatten().is_some_and(|w| !w.hit)
+    }
+
+    /// Disarms `owner`'s monitor.
+    pub fn unwatch(&mut self, owner: usize) {
+        if let Some(w) = self.watches.get_mut(owner) {
+            *w = None;
+        }
+        self.watching = self.watches.iter().flatten().any(|w| !w.hit);
     }
 
     /// A counter bumped by every write to a page that holds cached code. A CPU running a
@@ -275,6 +380,38 @@ impl PhysMem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watch_is_hit_by_writes_to_its_range_only() {
+        let mut m = PhysMem::new(MIN_RAM).unwrap();
+        assert!(!m.watch_armed(0));
+        assert!(m.watch(1, PhysAddr(0x3040), 64));
+        assert!(m.watch_armed(1) && !m.watch_armed(0));
+        // The same page, outside the line: still armed.
+        assert!(m.write_le(PhysAddr(0x3038), 8, 1));
+        assert!(m.write_le(PhysAddr(0x3080), 1, 1));
+        assert!(m.write_at::<8>(m.ram_page(PhysAddr(0x3000)).unwrap() + 0x30, [0; 8]));
+        assert!(m.write_at::<8>(m.ram_page(PhysAddr(0x3000)).unwrap() + 0x90, [0; 8]));
+        assert!(m.watch_armed(1));
+        // Still watched after those writes (each bumped the page's generation).
+        assert!(m.write_at::<1>(m.ram_page(PhysAddr(0x3000)).unwrap() + 0x40, [0]));
+        assert!(!m.watch_armed(1));
+        assert!(m.watch(1, PhysAddr(0x3040), 64));
+        assert!(m.write_le(PhysAddr(0x3000), 8, 1));
+        // A write overlapping the line's first byte from below, by each write path.
+        assert!(m.write_le(PhysAddr(0x303c), 8, 0));
+        assert!(!m.watch_armed(1));
+        assert!(m.watch(1, PhysAddr(0x3040), 64));
+        assert!(m.write_at::<1>(m.ram_page(PhysAddr(0x3000)).unwrap() + 0x7f, [0]));
+        assert!(!m.watch_armed(1));
+        assert!(m.watch(1, PhysAddr(0x3040), 64));
+        assert!(m.write_bytes(PhysAddr(0x3050), &[1, 2]));
+        assert!(!m.watch_armed(1));
+        assert!(m.watch(1, PhysAddr(0x3040), 64));
+        m.unwatch(1);
+        assert!(!m.watch_armed(1));
+        assert!(!m.watch(MAX_WATCH_OWNERS, PhysAddr(0x3040), 64));
+    }
 
     #[test]
     fn layout_splits_at_3gib() {

@@ -196,6 +196,8 @@ impl Vmx {
         let v = ctx.vmcs;
         let guest_rip = x.cpu.state.rip;
         x.cpu.set_boundary_hook(false);
+        // 28.5.6: VM exits clear any address-range monitoring in effect.
+        x.mem.unwatch(x.cpu.config.index);
         // 28.2: exit information.
         v.write(x, enc::EXIT_REASON, info.reason as u64);
         v.write(x, enc::EXIT_QUALIFICATION, info.qualification);

@@ -52,7 +52,7 @@ pub(crate) fn intercept(vmx: &mut Vmx, x: &mut Exec<'_>, i: &Instruction) -> Res
         }
         Mnemonic::Rdpmc if p.contains(ProcCtls::RDPMC_EXITING) => ExitInfo::new(reason::RDPMC, 0),
         Mnemonic::Monitor if p.contains(ProcCtls::MONITOR_EXITING) => ExitInfo::new(reason::MONITOR, 0),
-        Mnemonic::Mwait if p.contains(ProcCtls::MWAIT_EXITING) => ExitInfo::new(reason::MWAIT, c.monitor_armed as u64),
+        Mnemonic::Mwait if p.contains(ProcCtls::MWAIT_EXITING) => ExitInfo::new(reason::MWAIT, (c.monitor_armed && x.monitor_armed()) as u64),
         Mnemonic::Mwait => {
             // MWAIT completes at once (the core never waits): the monitor is disarmed unless
             // the ECX check is about to fault.

@@ -8,9 +8,18 @@
 //! "MWAIT—Monitor Wait".
 //!
 //! RDRAND and RDSEED draw from one deterministic generator (SplitMix64) seeded from
-//! [`crate::CpuConfig::rng_seed`]: they always succeed (CF=1). MWAIT is a NOP: the SDM allows
-//! the wait to end at any time for implementation-specific reasons (Vol. 2B "MWAIT"), so
-//! returning at once is a valid implementation; it never enters a C-state.
+//! [`crate::CpuConfig::rng_seed`]: they always succeed (CF=1).
+//!
+//! MONITOR arms the address-range monitoring hardware on the 64-byte line (CPUID.05H:EAX/EBX,
+//! smallest = largest monitor-line size) holding the physical address of DS:rAX
+//! ([`hvbench_mmu::PhysMem::watch`]); a store to the line by this or any other vCPU or by a device
+//! triggers (disarms) it ("a store to the address range triggers the monitoring hardware",
+//! Vol. 2B "MONITOR"; Vol. 3A 9.10.4). Stores elsewhere, even in the same page, do not. The armed
+//! state is what a VM exit for MWAIT reports (Vol. 3C 28.2.1). MWAIT does not wait: with the
+//! monitor not armed it would fall through anyway, and with it armed the SDM lets the wait end
+//! at any time for implementation-specific reasons (Vol. 2B "MWAIT"), so returning at once is a
+//! valid implementation; it never enters a C-state. MWAIT leaves the monitor disarmed (a new
+//! MONITOR must arm it again).
 
 use super::Handler;
 use crate::cpu::Exec;
@@ -180,9 +189,20 @@ fn monitor_privilege(x: &Exec<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The size of the monitored line: CPUID.05H EAX (smallest) = EBX (largest) = 64.
+const MONITOR_LINE: u64 = 64;
+
+impl Exec<'_> {
+    /// The address-range monitoring hardware is armed: MONITOR ran and neither a store to the
+    /// monitored line nor MWAIT has disarmed it since (module documentation).
+    pub fn monitor_armed(&self) -> bool {
+        self.mem.watch_armed(self.cpu.config.index)
+    }
+}
+
 /// MONITOR: checks the address DS:rAX (segment override allowed) like a 1-byte read
-/// (#GP/#SS, #PF) and ECX (no extensions: non-zero → #GP(0)). The armed range is not
-/// tracked since MWAIT never waits.
+/// (#GP/#SS, #PF) and ECX (no extensions: non-zero → #GP(0)), then arms the monitor on the
+/// line holding the translated physical address.
 fn monitor(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     monitor_privilege(x)?;
     super::system::vmx_insn(x, i)?;
@@ -196,7 +216,9 @@ fn monitor(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         _ => x.cpu.state.gpr[0],
     };
     let la = x.linear(seg, off, 1, false)?;
-    x.translate(la, AccessKind::Read)?;
+    let pa = x.translate(la, AccessKind::Read)?;
+    let line = hvbench_mmu::PhysAddr(pa.0 & !(MONITOR_LINE - 1));
+    x.mem.watch(x.cpu.config.index, line, MONITOR_LINE);
     if x.cpu.vmx_non_root {
         x.intercept(crate::ext::Intercept::MonitorArmed, 0)?;
     }
@@ -204,12 +226,14 @@ fn monitor(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
 }
 
 /// MWAIT: ECX bit 0 (treat interrupts as break events) is the only extension (CPUID.5:ECX);
-/// other ECX bits → #GP(0). Returns at once (see the module documentation).
+/// other ECX bits → #GP(0). Returns at once and disarms the monitor (see the module
+/// documentation).
 fn mwait(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     monitor_privilege(x)?;
     super::system::vmx_insn(x, i)?;
     if x.cpu.state.gpr[1] & 0xffff_fffe != 0 {
         return Err(Exception::gp0().into());
     }
+    x.mem.unwatch(x.cpu.config.index);
     Ok(())
 }

@@ -761,6 +761,13 @@ fn iret_unblocks_nmi_early(x: &mut Exec<'_>) {
     }
 }
 
+/// The RSP and SS items of an IRET frame (read, not yet popped).
+fn iret_pop_stack(x: &mut Exec<'_>, size: u32) -> Result<(u64, u16)> {
+    let sp = x.peek(3 * size as u64, size)?;
+    let ss_sel = x.peek(4 * size as u64, size)? as u16;
+    Ok((sp, ss_sel))
+}
+
 /// IRET/IRETD/IRETQ (SDM Vol. 2A "IRET/IRETD/IRETQ"): real mode, protected mode to the same
 /// or an outer level, IA-32e mode, and to and within virtual-8086 mode (crate::v8086). Task
 /// returns (NT=1) are refused visibly. IRET ends NMI blocking.
@@ -832,6 +839,14 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
     }
     let cpl = x.cpu.state.cpl;
     let rpl = (cs_sel & 3) as u8;
+    let long_mode = x.cpu.state.efer & efer::LMA != 0;
+    // 64-bit mode always pops SS:RSP; otherwise only on a return to an outer level.
+    let pops_stack = mode == Mode::Long64 || rpl > cpl;
+    // In IA-32e mode the whole frame (RIP, CS, RFLAGS, RSP, SS) is popped before
+    // IA-32e-MODE-RETURN checks anything (SDM Vol. 2A IRET Operation, "IA-32e-MODE"), so a fault
+    // reading RSP or SS comes before a #GP/#NP for the code segment. Outside IA-32e mode
+    // RETURN-TO-OUTER-PRIVILEGE-LEVEL reads ESP and SS only after the code-segment checks.
+    let early_stack = if long_mode && pops_stack { Some(iret_pop_stack(x, size)?) } else { None };
     let cs_err = Exception::gp(cs_sel as u32 & 0xfffc);
     if cs_sel & 0xfffc == 0 {
         return Err(Exception::gp0().into());
@@ -848,17 +863,16 @@ fn iret(x: &mut Exec<'_>, i: &Instruction) -> Result<()> {
         return Err(Exception::np(cs_sel as u32 & 0xfffc).into());
     }
     let cs = d.to_segment(cs_sel);
-    let long_mode = x.cpu.state.efer & efer::LMA != 0;
     let target_long = long_mode && cs.long();
     if long_mode && cs.long() && cs.db() {
         return Err(cs_err.into());
     }
-    // 64-bit mode always pops SS:RSP; otherwise only on a return to an outer level.
-    let pops_stack = mode == Mode::Long64 || rpl > cpl;
     let mut new_ss = None;
     if pops_stack {
-        let sp = x.peek(3 * size as u64, size)?;
-        let ss_sel = x.peek(4 * size as u64, size)? as u16;
+        let (sp, ss_sel) = match early_stack {
+            Some(v) => v,
+            None => iret_pop_stack(x, size)?,
+        };
         let ss_err = Exception::gp(ss_sel as u32 & 0xfffc);
         let ss = if ss_sel & 0xfffc == 0 {
             // A null SS is allowed only when returning to 64-bit code at CPL < 3.

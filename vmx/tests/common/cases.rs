@@ -371,8 +371,9 @@ pub const fn guest(name: &'static str, why: &'static str, doc: &'static str, fie
 /// `cases_exits2.rs`, `cases_fixes.rs`, `cases_entry.rs` (one program per VM-entry check),
 /// `cases_vmxexits.rs` (RDPMC, TPR shadow, PAUSE-loop exiting), `cases_v86.rs` (virtual-8086
 /// guests), `cases_vmxcover.rs` (VMX-instruction exits, INVEPT/INVVPID, EPT as guest
-/// programs), `cases_vmxabort.rs` (exceptions met while delivering an injected event) and
-/// `cases_vmxgaps.rs` (EPT violations loading PDPTEs, VMX instructions in compatibility mode).
+/// programs), `cases_vmxabort.rs` (exceptions met while delivering an injected event),
+/// `cases_vmxgaps.rs` (EPT violations loading PDPTEs, VMX instructions in compatibility mode)
+/// and `cases_corefix.rs` (the monitored line of MONITOR/MWAIT).
 pub fn all() -> impl Iterator<Item = &'static Case> {
     CASES.iter()
         .chain(super::cases_exits::CASES)
@@ -385,6 +386,7 @@ pub fn all() -> impl Iterator<Item = &'static Case> {
         .chain(super::cases_vmxcover::CASES)
         .chain(super::cases_vmxabort::CASES)
         .chain(super::cases_vmxgaps::CASES)
+        .chain(super::cases_corefix::CASES)
 }
 
 /// The cases of VMX instructions, entry checks and the first exits (see the module

@@ -426,23 +426,20 @@ pub static CASES: &[Case] = &[
         &[fld(enc::EXIT_QUALIFICATION, 0), fld(enc::EXIT_INSTRUCTION_LENGTH, 5)],
     ),
     // ---- Monitor tracking (MONITOR, MWAIT in Vol. 2B; 28.2.1) ----
-    Case {
-        hvbench_differs: Some("mwait_after_store_to_monitored_range exit_qualification=0000000000000001"),
-        ..case(
-            "mwait_after_store_to_monitored_range",
-            "MONITOR SCRATCH (not exiting) arms the monitoring hardware; a store to SCRATCH triggers it (MONITOR: \"a store to the address range triggers the monitoring hardware\"), so it is no longer armed when MWAIT (with \"MWAIT exiting\") exits: qualification bit 0 = 0 (28.2.1: set only if the monitoring hardware is armed), reason 36. hvbench does not track stores to the monitored range (the core has no store hook for it) and reports 1",
-            launch(|f| proc_or(f, 1 << 10), |a| {
-                a.mov(rax, SCRATCH)?;
-                a.xor(ecx, ecx)?;
-                a.xor(edx, edx)?;
-                a.monitor()?;
-                a.mov(qword_ptr(rax), 1)?;
-                a.mwait()
-            }),
-            exit(reason::MWAIT),
-            &[fld(enc::EXIT_QUALIFICATION, 0)],
-        )
-    },
+    case(
+        "mwait_after_store_to_monitored_range",
+        "MONITOR SCRATCH (not exiting) arms the monitoring hardware; a store to SCRATCH triggers it (MONITOR: \"a store to the address range triggers the monitoring hardware\"), so it is no longer armed when MWAIT (with \"MWAIT exiting\") exits: qualification bit 0 = 0 (28.2.1: set only if the monitoring hardware is armed), reason 36",
+        launch(|f| proc_or(f, 1 << 10), |a| {
+            a.mov(rax, SCRATCH)?;
+            a.xor(ecx, ecx)?;
+            a.xor(edx, edx)?;
+            a.monitor()?;
+            a.mov(qword_ptr(rax), 1)?;
+            a.mwait()
+        }),
+        exit(reason::MWAIT),
+        &[fld(enc::EXIT_QUALIFICATION, 0)],
+    ),
     // ---- INVEPT / INVVPID in VMX root operation (31.3) ----
     Case {
         pokes: &[poke(SCRATCH, 8, EPTP)],
@@ -708,10 +705,9 @@ pub static CASES: &[Case] = &[
     },
     Case {
         pokes: &[poke(EPT_PML4 + 0x1000 + 8, 8, EPT_PD | 7), poke(EPT_PD, 8, EPT_PT | 7), poke(EPT_PT, 8, DATA_PAGE | WB | 7), poke(EPT_PT + 8, 8, 0), poke(DATA_PAGE + 0xfe8, 8, 0)],
-        hvbench_differs: Some("iret64_pops_the_whole_frame_before_checking_cs exit_reason=000000000000000c"),
         ..case(
             "iret64_pops_the_whole_frame_before_checking_cs",
-            "IRETQ in 64-bit mode with a null CS in its frame and SS (RSP + 32) on a not-present EPT page: the IA-32e-mode IRET pseudocode (Vol. 2A IRET: with a 64-bit operand size tempRIP, tempCS, tempEFLAGS, tempRSP and tempSS are popped, then IA-32e-MODE-RETURN checks) pops the whole frame before any check, so the SS access is an EPT violation (reason 48, guest-physical 4000_1000H) before the null-CS #GP. hvbench's core checks CS first: #GP(0), delivered to the guest's IDT stub, whose HLT exits (reason 12)",
+            "IRETQ in 64-bit mode with a null CS in its frame and SS (RSP + 32) on a not-present EPT page: the IA-32e-mode IRET pseudocode (Vol. 2A IRET: with a 64-bit operand size tempRIP, tempCS, tempEFLAGS, tempRSP and tempSS are popped, then IA-32e-MODE-RETURN checks) pops the whole frame before any check, so the SS access is an EPT violation (reason 48, guest-physical 4000_1000H) before the null-CS #GP (which would be delivered to the guest's IDT stub, whose HLT exits with reason 12)",
             launch(nothing, |a| {
                 a.mov(rsp, GPA + 0x1000 - 0x20)?;
                 a.iretq()

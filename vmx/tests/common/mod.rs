@@ -22,6 +22,7 @@ macro_rules! vmx_test {
 }
 
 pub mod cases;
+pub mod cases_corefix;
 pub mod cases_entry;
 pub mod cases_events;
 pub mod cases_exits;
