@@ -231,10 +231,19 @@ impl Exec<'_> {
     /// NMI before maskable interrupts; both held off by STI/MOV SS shadows).
     pub(crate) fn service_events(&mut self) {
         let s = &self.cpu.state;
-        if s.shadow != 0 || s.activity == Activity::Shutdown || s.activity == Activity::WaitForSipi {
+        if s.shadow != 0 || s.activity == Activity::WaitForSipi {
             return;
         }
         let idx = self.cpu.config.index;
+        if s.activity == Activity::Shutdown {
+            // The shutdown state blocks external interrupts and SIPIs only (SDM Vol. 3C 27.6.2,
+            // activity state 2; Vol. 3A 6.15: an NMI ends shutdown). Outside VMX non-root
+            // operation the machine ends at a shutdown, so only a guest sees this.
+            if self.cpu.vmx_non_root {
+                self.shutdown_nmi(idx);
+            }
+            return;
+        }
         if self.cpu.vmx_non_root && self.vmx_events(idx) {
             return;
         }
@@ -250,6 +259,19 @@ impl Exec<'_> {
             self.cpu.state.activity = Activity::Active;
             self.deliver_external(v);
         }
+    }
+
+    /// VMX non-root, shutdown state: a pending NMI exits ("NMI exiting") or, unless NMIs are
+    /// blocked, is delivered and the vCPU leaves the shutdown state.
+    #[cold]
+    fn shutdown_nmi(&mut self, idx: hvbench_mmu::CpuIndex) {
+        if !self.bus.pending_nmi(idx) || self.intercept(crate::ext::Intercept::Nmi, 0).is_err() || self.cpu.state.nmi_blocked {
+            return;
+        }
+        self.bus.acknowledge_nmi(idx);
+        self.cpu.state.activity = Activity::Active;
+        self.deliver_external(vector::NMI);
+        self.cpu.state.nmi_blocked = true;
     }
 
     /// VMX non-root: NMIs and external interrupts may exit instead of being delivered.

@@ -419,7 +419,9 @@ impl Machine {
             if let StopReason::Unsupported(what) = stop {
                 return Some(Stop::Ended(Outcome::Unsupported { cpu: i, what }));
             }
-            if self.cpus[i].state.activity == Activity::Shutdown {
+            // A guest in VMX non-root operation may be in the shutdown activity state (entered
+            // so, SDM Vol. 3C 27.6.2); its VMM wakes it (NMI, INIT, VMX-preemption timer).
+            if self.cpus[i].state.activity == Activity::Shutdown && !self.cpus[i].vmx_non_root {
                 return Some(Stop::Ended(Outcome::TripleFault { cpu: i }));
             }
             self.apply_startups();

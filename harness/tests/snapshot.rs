@@ -123,3 +123,29 @@ fn restore_refuses_a_different_machine() {
     assert!(matches!(other.restore(&snap), Err(SnapshotError::CpuProfile { .. })));
     assert_eq!(snap.schedule.cpu_profile, "default");
 }
+
+#[test]
+fn an_armed_monitor_survives_snapshot_file_and_restore() {
+    // The MONITOR range is machine state (a store to it disarms it; an MWAIT VM exit reports
+    // whether it is armed, SDM Vol. 3C 28.2.1): a snapshot keeps vCPU 1's armed range and
+    // drops a range armed after it.
+    use hvbench_mmu::PhysAddr;
+    let Some(elf) = common::assemble("kernels/race.S", "0x100000") else { return };
+    let mut m = common::machine(&elf, 2, Some(1000), false);
+    assert_eq!(m.run(), Outcome::BudgetExhausted);
+    assert!(m.mem.watch(1, PhysAddr(0x9_0040), 64));
+    let snap = m.snapshot();
+    let mut bytes = Vec::new();
+    snap.write_to(&mut bytes).unwrap();
+    let read = Snapshot::read_from(bytes.as_slice()).unwrap();
+    assert_eq!(read.cpus, snap.cpus);
+    assert_eq!(read.cpus[1].monitor, Some((0x9_0040, 64)));
+    assert!(m.mem.watch(0, PhysAddr(0x9_1000), 64));
+    m.mem.unwatch(1);
+    m.restore(&read).unwrap();
+    assert_eq!(m.mem.armed_watch(1), Some((PhysAddr(0x9_0040), 64)));
+    assert_eq!(m.mem.armed_watch(0), None);
+    // The restored range is armed for real: a store to it disarms it.
+    assert!(m.mem.write_le(PhysAddr(0x9_0048), 8, 1));
+    assert_eq!(m.mem.armed_watch(1), None);
+}

@@ -80,7 +80,7 @@ fn resume_refuses_bad_files_with_status_4() {
         (write("elf.hvsnap", &std::fs::read(&elf).unwrap()), "no HVBSNAP magic"),
         (write("flipped.hvsnap", &flipped), "hash mismatch"),
         (write("short.hvsnap", &bytes[..bytes.len() / 3]), "hash mismatch"),
-        (write("v99.hvsnap", &other_version), "format version 99; this hvbench reads version 3"),
+        (write("v99.hvsnap", &other_version), "format version 99; this hvbench reads version 4"),
     ];
     for (path, why) in &cases {
         let o = hvbench(&["resume", s(path)]);

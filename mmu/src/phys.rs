@@ -77,6 +77,10 @@ struct Watch {
     end: usize,
     /// A write overlapped the range since [`PhysMem::watch`].
     hit: bool,
+    /// The range as armed (physical address, length), for [`PhysMem::armed_watch`].
+    addr: u64,
+    /// Its length in bytes.
+    len: u64,
 }
 
 /// The most owners [`PhysMem::watch`] keeps (vCPU indices beyond it cannot arm a monitor).
@@ -337,9 +341,9 @@ impl PhysMem {
                 for g in &mut self.code_gen[first..=last] {
                     *g |= 1;
                 }
-                Watch { start: i, end: i + n, hit: false }
+                Watch { start: i, end: i + n, hit: false, addr: addr.0, len }
             }
-            None => Watch { start: 0, end: 0, hit: false },
+            None => Watch { start: 0, end: 0, hit: false, addr: addr.0, len },
         };
         if self.watches.len() <= owner {
             self.watches.resize(owner + 1, None);
@@ -353,6 +357,18 @@ impl PhysMem {
     /// since, nor [`Self::unwatch`].
     pub fn watch_armed(&self, owner: usize) -> bool {
         self.watches.get(owner).copied().flatten().is_some_and(|w| !w.hit)
+    }
+
+    /// `owner`'s armed monitor range as [`Self::watch`] got it (physical address, length), or
+    /// `None` when disarmed (machine snapshots keep it).
+    pub fn armed_watch(&self, owner: usize) -> Option<(PhysAddr, u64)> {
+        self.watches.get(owner).copied().flatten().filter(|w| !w.hit).map(|w| (PhysAddr(w.addr), w.len))
+    }
+
+    /// Disarms every owner's monitor.
+    pub fn unwatch_all(&mut self) {
+        self.watches.clear();
+        self.watching = false;
     }
 
     /// Disarms `owner`'s monitor.

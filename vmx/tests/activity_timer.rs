@@ -4,12 +4,10 @@
 //! wait-for-SIPI). Sandbox-only: a guest that never leaves its inactive state would stop the
 //! shared kernel.
 //!
-//! Not covered (known gaps): the shutdown state blocks only external interrupts and SIPIs
-//! (SDM Vol. 3C 27.6.2 "Activity State"), so an NMI (VM exit with "NMI exiting", else delivered,
-//! leaving shutdown) and INIT (VM exit, 26.2) should still act there; the core's
-//! `service_events` ignores every event in the shutdown state, and `hvbench run` ends the
-//! machine (triple-fault outcome) as soon as a vCPU is in it, so only the sandbox sees this
-//! timer exit. SMIs do not exist in hvbench.
+//! The shutdown state blocks external interrupts and SIPIs only (SDM Vol. 3C 27.6.2): NMIs in
+//! it are in `nmi.rs` (`nmi_exits_from_the_shutdown_state`); INIT exits from any activity
+//! state but is latched in VMX root operation (`init_sipi.rs`). `hvbench run` ends the machine
+//! at a shutdown only outside VMX non-root operation. SMIs do not exist in hvbench.
 
 #[macro_use]
 mod common;

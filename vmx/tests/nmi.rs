@@ -96,3 +96,26 @@ fn nmi_blocking_holds_off_the_nmi_exit_without_virtual_nmis() {
     exited(&r, reason::HLT);
     assert!(bus.nmi, "still pending");
 }
+
+#[test]
+fn nmi_exits_from_the_shutdown_state() {
+    // The shutdown activity state blocks external interrupts and SIPIs only (27.6.2): with
+    // "NMI exiting" the pending NMI is a VM exit (reason 0, vector 2, type 2) that saves
+    // activity state 2 (28.3.4) and the guest's RIP field.
+    let (r, bus) = with_pending_nmi(|f| { or(f, enc::PIN_BASED_CONTROLS, NMI_EXITING); set(f, enc::GUEST_ACTIVITY_STATE, 2) });
+    exited(&r, reason::EXCEPTION_NMI);
+    assert_eq!(r.field(enc::EXIT_INTERRUPTION_INFO), 0x8000_0202);
+    assert_eq!(r.field(enc::GUEST_ACTIVITY_STATE), 2);
+    assert_eq!(r.field(enc::GUEST_RIP), GUEST_RIP);
+    assert!(!bus.nmi, "acknowledged");
+}
+
+#[test]
+fn nmi_blocking_keeps_the_shutdown_state_without_nmi_exiting() {
+    // Without "NMI exiting" an NMI would be delivered and end the shutdown state; blocking by
+    // NMI holds it pending: no exit, the vCPU stays in shutdown.
+    let (r, bus) = with_pending_nmi(|f| { set(f, enc::GUEST_ACTIVITY_STATE, 2); set(f, enc::GUEST_INTERRUPTIBILITY, BLOCK_NMI) });
+    assert_eq!(r.kind(), 0, "no VM exit; why: {}", r.why());
+    assert_eq!(r.s.cpu.state.activity, hvbench_cpu::state::Activity::Shutdown);
+    assert!(bus.nmi, "still pending");
+}

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// The snapshot file format's version; bumped whenever the layout or the JSON part changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The first bytes of a snapshot file.
 pub const MAGIC: &[u8; 8] = b"HVBSNAP\0";
 /// RAM page size in a snapshot.
@@ -75,6 +75,8 @@ pub struct VcpuSnapshot {
     pub hidden: HiddenState,
     /// The processor extension's state (`Extension::save`), `None` without an extension.
     pub ext: Option<Vec<u8>>,
+    /// The armed MONITOR range (physical address, length), `None` when disarmed.
+    pub monitor: Option<(u64, u64)>,
 }
 
 /// The machine's own fields in a snapshot.
@@ -139,7 +141,7 @@ pub enum SnapshotError {
     #[error("not a valid hvbench snapshot: {0}")]
     Format(String),
     /// A snapshot file of another format version.
-    #[error("snapshot format version {found}; this hvbench reads version {FORMAT_VERSION} only (version 3 added the VMX state; take the snapshot again with this hvbench)")]
+    #[error("snapshot format version {found}; this hvbench reads version {FORMAT_VERSION} only (version 3 added the VMX state, version 4 the armed MONITOR range; take the snapshot again with this hvbench)")]
     Version {
         /// The file's version.
         found: u32,
@@ -177,6 +179,8 @@ struct VcpuRepr {
     hidden: HiddenRepr,
     /// The extension's bytes, hex.
     ext: Option<String>,
+    /// The armed MONITOR range: physical address, length.
+    monitor: Option<[u64; 2]>,
 }
 
 impl Machine {
@@ -201,6 +205,7 @@ impl Machine {
                 rng_state: c.rng_state(),
                 hidden: c.hidden_state(),
                 ext: c.ext.as_deref().map(|e| e.save()),
+                monitor: self.mem.armed_watch(c.config.index).map(|(a, l)| (a.0, l)),
             })
             .collect();
         Snapshot { memory: self.mem.size(), cpus, bus: self.bus.state(), schedule: self.schedule(), pages }
@@ -226,6 +231,13 @@ impl Machine {
             }
         }
         self.restore_ram(&snap.pages)?;
+        // After the RAM, whose writes would trigger monitors: the snapshot's armed ranges only.
+        self.mem.unwatch_all();
+        for (c, s) in self.cpus.iter().zip(&snap.cpus) {
+            if let Some((addr, len)) = s.monitor {
+                self.mem.watch(c.config.index, PhysAddr(addr), len);
+            }
+        }
         for (i, (c, s)) in self.cpus.iter_mut().zip(&snap.cpus).enumerate() {
             if let (Some(e), Some(bytes)) = (c.ext.as_deref_mut(), &s.ext) {
                 e.restore(bytes).map_err(|why| SnapshotError::Extension { cpu: i, why })?;
@@ -338,6 +350,7 @@ impl Snapshot {
                     rng_state: c.rng_state,
                     hidden: c.hidden.into(),
                     ext: c.ext.as_deref().map(hex),
+                    monitor: c.monitor.map(|(a, l)| [a, l]),
                 })
                 .collect(),
             bus: self.bus.clone(),
@@ -404,7 +417,7 @@ impl Snapshot {
                     Some(h) => Some(unhex(h).ok_or_else(|| bad("extension state is not hex"))?),
                     None => None,
                 };
-                Ok(VcpuSnapshot { state: c.state.into(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state, hidden: c.hidden.into(), ext })
+                Ok(VcpuSnapshot { state: c.state.into(), cycles: c.cycles, retired: c.retired, steps: c.steps, rng_state: c.rng_state, hidden: c.hidden.into(), ext, monitor: c.monitor.map(|[a, l]| (a, l)) })
             })
             .collect::<Result<_, SnapshotError>>()?;
         Ok(Self { memory: header.memory, cpus, bus: header.bus, schedule: header.schedule, pages })
