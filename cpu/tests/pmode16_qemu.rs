@@ -14,10 +14,7 @@
 //! and IDTR images at 0x880/0x888, IDT at 0xA00, 16-bit code at 0x1000 (CS base), 32-bit
 //! printer at 0x2000. Results go to 0x120000 (segment RES).
 
-use hvbench_cpu::sandbox::{Sandbox, SandboxMode};
-use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
 use iced_x86::code_asm::*;
-use std::process::Command;
 
 const LOAD: u32 = 0x10_0000;
 const RESULTS: u32 = 0x12_0000;
@@ -245,55 +242,13 @@ fn expected() -> Vec<u32> {
     v
 }
 
-fn lines(out: &str) -> Vec<u32> {
-    out.lines().filter(|l| l.len() == 8).filter_map(|l| u32::from_str_radix(l, 16).ok()).collect()
-}
-
-/// COM1 output capture.
-struct Serial(String);
-
-impl Bus for Serial {
-    fn io_read(&mut self, _: CpuIndex, _: u16, _: u8) -> u32 {
-        0
-    }
-    fn io_write(&mut self, _: CpuIndex, port: u16, _: u8, value: u32) {
-        if port == 0x3f8 {
-            self.0.push(value as u8 as char);
-        }
-    }
-    fn mmio_read(&mut self, _: CpuIndex, _: PhysAddr, _: u8) -> u64 {
-        0
-    }
-    fn mmio_write(&mut self, _: CpuIndex, _: PhysAddr, _: u8, _: u64) {}
-}
-
 #[test]
 fn sixteen_bit_protected_mode_program_matches_the_sdm_in_hvbench_and_qemu() {
     let (img, n) = image();
     let want = expected();
     assert_eq!(want.len() as u32, n);
-    // hvbench: the sandbox already is in flat 32-bit protected mode like a multiboot loader
-    // leaves it; start at the entry point.
-    let mut s = Sandbox::new(SandboxMode::Protected32, &img);
-    s.cpu.state.rip = (LOAD + 0x40) as u64;
-    let st = s.cpu.state.clone();
-    s.cpu.set_state(st);
-    let mut bus = Serial(String::new());
-    s.run_with(&mut bus, 100_000);
-    assert_eq!(lines(&bus.0), want, "hvbench output:\n{}", bus.0);
-
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
-        eprintln!("SKIPPED (QEMU part): qemu-system-x86_64 is not installed");
-        return;
-    }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pmode16_qemu.bin");
-    std::fs::write(&path, &img).unwrap();
-    let q = Command::new("timeout")
-        .args(["20", "qemu-system-x86_64", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-m", "64"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-kernel"])
-        .arg(&path)
-        .output()
-        .expect("qemu runs");
-    let out = String::from_utf8_lossy(&q.stdout).replace('\r', "");
-    assert_eq!(lines(&out), want, "QEMU output:\n{out}\nstderr: {}", String::from_utf8_lossy(&q.stderr));
+    let out = run_in_sandbox(&img, (LOAD + 0x40) as u64);
+    assert_eq!(lines(&out), want, "hvbench output:\n{out}");
+    let Some((out, err)) = run_in_qemu(&img, "pmode16_qemu.bin") else { return };
+    assert_eq!(lines(&out), want, "QEMU output:\n{out}\nstderr: {err}");
 }

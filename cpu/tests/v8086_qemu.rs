@@ -17,10 +17,7 @@
 //! through ES, then one 12-doubleword record per handler entry (DS at entry, vector, error
 //! code, EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS).
 
-use hvbench_cpu::sandbox::{Sandbox, SandboxMode};
-use hvbench_mmu::{Bus, CpuIndex, PhysAddr};
 use iced_x86::code_asm::*;
-use std::process::Command;
 
 mod segment_support;
 
@@ -219,54 +216,14 @@ fn expected() -> Vec<u32> {
     v
 }
 
-fn lines(out: &str) -> Vec<u32> {
-    out.lines().filter(|l| l.len() == 8).filter_map(|l| u32::from_str_radix(l, 16).ok()).collect()
-}
-
-/// COM1 output capture.
-struct Serial(String);
-
-impl Bus for Serial {
-    fn io_read(&mut self, _: CpuIndex, _: u16, _: u8) -> u32 {
-        0
-    }
-    fn io_write(&mut self, _: CpuIndex, port: u16, _: u8, value: u32) {
-        if port == 0x3f8 {
-            self.0.push(value as u8 as char);
-        }
-    }
-    fn mmio_read(&mut self, _: CpuIndex, _: PhysAddr, _: u8) -> u64 {
-        0
-    }
-    fn mmio_write(&mut self, _: CpuIndex, _: PhysAddr, _: u8, _: u64) {}
-}
-
 #[test]
 fn virtual_8086_program_matches_the_sdm_in_hvbench_and_qemu() {
     let img = image();
     let want = expected();
     assert_eq!(want.len() as u32, LINES);
-    let mut s = Sandbox::new(SandboxMode::Protected32, &img);
-    s.cpu.state.rip = (LOAD + 0x40) as u64;
-    let st = s.cpu.state.clone();
-    s.cpu.set_state(st);
-    let mut bus = Serial(String::new());
-    s.run_with(&mut bus, 100_000);
-    assert_eq!(lines(&bus.0), want, "hvbench output:\n{}", bus.0);
-
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
-        eprintln!("SKIPPED (QEMU part): qemu-system-x86_64 is not installed");
-        return;
-    }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("v8086_qemu.bin");
-    std::fs::write(&path, &img).unwrap();
-    let q = Command::new("timeout")
-        .args(["20", "qemu-system-x86_64", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-m", "64"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-kernel"])
-        .arg(&path)
-        .output()
-        .expect("qemu runs");
-    let out = String::from_utf8_lossy(&q.stdout).replace('\r', "");
+    let out = run_in_sandbox(&img, (LOAD + 0x40) as u64);
+    assert_eq!(lines(&out), want, "hvbench output:\n{out}");
+    let Some((out, err)) = run_in_qemu(&img, "v8086_qemu.bin") else { return };
     // Known QEMU TCG deviation: it does not set RF in the EFLAGS image pushed for a fault
     // (SDM Vol. 3A 18.3.1.1: faults other than instruction-breakpoint #DB push RF = 1), so RF
     // is compared as 0 in the records' EFLAGS doublewords; everything else must match.
@@ -274,5 +231,5 @@ fn virtual_8086_program_matches_the_sdm_in_hvbench_and_qemu() {
     for k in 0..PHASES as usize {
         qemu_want[2 + 12 * k + 5] &= !(1 << 16);
     }
-    assert_eq!(lines(&out), qemu_want, "QEMU output:\n{out}\nstderr: {}", String::from_utf8_lossy(&q.stderr));
+    assert_eq!(lines(&out), qemu_want, "QEMU output:\n{out}\nstderr: {err}");
 }
