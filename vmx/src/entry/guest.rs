@@ -138,14 +138,8 @@ pub(crate) fn segments(g: &GuestState) -> Check {
         if i != TR && i != CS && !usable(i) {
             continue;
         }
+        ar_reserved_and_granularity(i, seg)?;
         let a = seg.attr;
-        if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
-            return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {a:#x}: reserved bits {:#x} set", SEG_NAMES[i], a & 0xfffe_0f00)));
-        }
-        let lim = seg.limit;
-        if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
-            return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} limit = {lim:#x}, access rights = {a:#x} (G = {})", SEG_NAMES[i], (a & attr::G != 0) as u8)));
-        }
         if i != TR && i != LDTR && (a & attr::S == 0 || a & attr::P == 0) {
             return Err(fail(Guest(0), "guest.ar.s_p", "usable guest CS, SS, DS, ES, FS, GS need S=1 and P=1; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {a:#x} (S = {}, P = {})", SEG_NAMES[i], (a & attr::S != 0) as u8, (a & attr::P != 0) as u8)));
         }
@@ -236,14 +230,7 @@ fn v8086_segments(g: &GuestState) -> Check {
         }
     }
     for (i, seg) in s.iter().enumerate().filter(|&(i, _)| i == TR || (i == LDTR && ldtr_usable)) {
-        let a = seg.attr;
-        if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
-            return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {a:#x}: reserved bits {:#x} set", SEG_NAMES[i], a & 0xfffe_0f00)));
-        }
-        let lim = seg.limit;
-        if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
-            return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} limit = {lim:#x}, access rights = {a:#x} (G = {})", SEG_NAMES[i], (a & attr::G != 0) as u8)));
-        }
+        ar_reserved_and_granularity(i, seg)?;
     }
     let typ = s[TR].attr & attr::TYPE;
     if !(typ == 11 || typ == 3) || s[TR].attr & attr::S != 0 || s[TR].attr & attr::P == 0 || s[TR].attr & attr::UNUSABLE != 0 {
@@ -395,6 +382,21 @@ pub(crate) fn pdptes(x: &mut Exec<'_>, v: Vmcs, f: &EntryFields, g: &GuestState)
         if hvbench_mmu::paging::pdpte_reserved(e, maxphy) {
             return Err(fail(Guest(2), "guest.pdpte.reserved", "with PAE paging and EPT, present guest PDPTE fields must have reserved bits 0; SDM 27.3.1.6 Checks on Guest Page-Directory-Pointer-Table Entries").with(format!("guest PDPTE{i} = {e:#x} (MAXPHYADDR = {maxphy})")));
         }
+    }
+    Ok(())
+}
+
+/// The access-rights checks every usable guest segment register gets, TR and a usable LDTR
+/// also in virtual-8086 mode (27.3.1.2): reserved bits 11:8 and 31:17 zero, and the G flag
+/// consistent with the limit.
+fn ar_reserved_and_granularity(i: usize, seg: &Segment) -> Check {
+    let a = seg.attr;
+    if a & 0xf00 != 0 || a & 0xfffe_0000 != 0 {
+        return Err(fail(Guest(0), "guest.ar.reserved", "guest access rights bits 11:8 and 31:17 must be 0; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} access rights = {a:#x}: reserved bits {:#x} set", SEG_NAMES[i], a & 0xfffe_0f00)));
+    }
+    let lim = seg.limit;
+    if (lim & 0xfff != 0xfff && a & attr::G != 0) || (lim >> 20 != 0 && a & attr::G == 0) {
+        return Err(fail(Guest(0), "guest.ar.granularity", "guest segment G flag must be 0 if any limit bit 11:0 is 0 and 1 if any limit bit 31:20 is 1; SDM 27.3.1.2 Checks on Guest Segment Registers").with(format!("guest {} limit = {lim:#x}, access rights = {a:#x} (G = {})", SEG_NAMES[i], (a & attr::G != 0) as u8)));
     }
     Ok(())
 }
